@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/meshguard/meshguard/pkg/cluster"
+	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/server"
+)
+
+// serveFlags are the flags of `webhook serve`; other tooling (the chart, the
+// e2e harness, the demo) relies on their names.
+type serveFlags struct {
+	certDir, host, metricsAddr, probeAddr, kubeconfig, logLevel string
+	port                                                        int
+	mode                                                        string
+	ruleModes                                                   ruleModeFlag
+	allowExemptions, meshByDefault                              bool
+	systemNamespaces                                            string
+	budget, shutdownDelay                                       time.Duration
+}
+
+func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet("webhook serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&f.certDir, "cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"), "directory holding tls.crt and tls.key; reloaded when they change")
+	fs.StringVar(&f.host, "host", "", "address the webhook server binds to (empty: all)")
+	fs.IntVar(&f.port, "port", 9443, "HTTPS port of the webhook server (POST /validate, POST /mutate)")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables it)")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then the in-cluster config)")
+	fs.StringVar(&f.mode, "mode", string(policy.Enforce), "global mode: enforce (deny and patch) or audit (warn only, never deny or patch)")
+	fs.Var(&f.ruleModes, "rule-mode", "per-rule mode RULE=enforce|audit|off, repeatable; rules: "+strings.Join(ruleIDs(), ", "))
+	fs.BoolVar(&f.allowExemptions, "allow-exemptions", true, "honour meshguard.dev/exempt annotations that carry a meshguard.dev/exempt-reason")
+	fs.BoolVar(&f.meshByDefault, "mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
+	fs.StringVar(&f.systemNamespaces, "system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default (kube-system, kube-public and kube-node-lease always are)")
+	fs.DurationVar(&f.budget, "review-timeout", 2*time.Second, "time budget of one review; keep it below the webhook configuration's timeoutSeconds")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long readiness reports false before the server stops accepting connections")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity number (2 = more than debug)")
+	return fs, f
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs, f := newServeFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	opts, err := f.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "webhook serve: %v\n", err)
+		return 2
+	}
+	ctrl.SetLogger(opts.Log)
+	if err := server.Run(ctrl.SetupSignalHandler(), opts); err != nil {
+		opts.Log.Error(err, "webhook server stopped")
+		return 1
+	}
+	return 0
+}
+
+func (f *serveFlags) options() (server.Options, error) {
+	mode, err := policy.ParseMode(f.mode)
+	if err != nil || mode == policy.Off {
+		return server.Options{}, fmt.Errorf("--mode %q: use enforce or audit (turn single rules off with --rule-mode RULE=off)", f.mode)
+	}
+	level, err := parseLevel(f.logLevel)
+	if err != nil {
+		return server.Options{}, err
+	}
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return server.Options{}, err
+	}
+	m := mesh.Options{ByDefault: f.meshByDefault}
+	for _, ns := range strings.Split(f.systemNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			m.SystemNamespaces = append(m.SystemNamespaces, ns)
+		}
+	}
+	return server.Options{
+		Config: cfg, CertDir: f.certDir, Host: f.host, Port: f.port,
+		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr,
+		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
+		AllowExemptions: f.allowExemptions,
+		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
+		Rules: func(c cluster.Reader) ([]policy.Rule, []policy.Rule) { return rules(c, m) },
+		Log:   crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
+	}, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := crconfig.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no cluster to talk to: set --kubeconfig or $KUBECONFIG, or run in a pod: %w", err)
+	}
+	return cfg, nil
+}
+
+func parseLevel(s string) (zapcore.Level, error) {
+	switch s {
+	case "debug":
+		return zapcore.DebugLevel, nil
+	case "info":
+		return zapcore.InfoLevel, nil
+	case "error":
+		return zapcore.ErrorLevel, nil
+	}
+	var v int
+	if _, err := fmt.Sscanf(s, "%d", &v); err != nil || v < 0 {
+		return 0, fmt.Errorf("--log-level %q: use debug, info, error or a verbosity number", s)
+	}
+	return zapcore.Level(-v), nil
+}
+
+// ruleModeFlag collects repeated --rule-mode RULE=MODE values.
+type ruleModeFlag struct{ modes map[string]policy.Mode }
+
+func (r *ruleModeFlag) String() string {
+	var parts []string
+	for id, m := range r.modes {
+		parts = append(parts, id+"="+string(m))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (r *ruleModeFlag) Set(v string) error {
+	id, m, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("%q is not RULE=MODE", v)
+	}
+	if !slices.Contains(ruleIDs(), id) {
+		return fmt.Errorf("unknown rule %q: rules are %s", id, strings.Join(ruleIDs(), ", "))
+	}
+	mode, err := policy.ParseMode(m)
+	if err != nil {
+		return err
+	}
+	if r.modes == nil {
+		r.modes = map[string]policy.Mode{}
+	}
+	r.modes[id] = mode
+	return nil
+}

@@ -1,0 +1,150 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+// Config assembles an Engine.
+type Config struct {
+	Rules []Rule
+	Modes Modes
+	// AllowExemptions honours meshguard.dev/exempt annotations; cluster admins can turn it off.
+	AllowExemptions bool
+	Metrics         *Metrics
+	Log             logr.Logger
+}
+
+// Engine runs rules on a request and decides the response for every mode.
+type Engine struct{ c Config }
+
+// NewEngine returns an Engine over the given rules.
+func NewEngine(c Config) *Engine { return &Engine{c: c} }
+
+// RuleIDs lists the IDs of the engine's rules, in order.
+func (e *Engine) RuleIDs() []string {
+	ids := make([]string, len(e.c.Rules))
+	for i, r := range e.c.Rules {
+		ids[i] = r.ID()
+	}
+	return ids
+}
+
+// PanicError is a recovered panic inside a rule; it is answered like any
+// internal failure (HTTP 5xx), so failurePolicy decides.
+type PanicError struct {
+	Rule  string
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("rule %s panicked: %v", p.Rule, p.Value) }
+
+// Review evaluates every rule that applies and returns the admission response
+// (UID not set). A non-nil error means no decision could be reached: the caller
+// must answer with an HTTP error status, never with allowed=false.
+func (e *Engine) Review(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
+	var out outcome
+	applied := false
+	for _, r := range e.c.Rules {
+		if !r.Applies(req) {
+			continue
+		}
+		applied = true
+		mode := e.c.Modes.For(r.ID())
+		if mode == Off {
+			continue
+		}
+		if err := e.run(ctx, r, mode, req, &out); err != nil {
+			return nil, err
+		}
+	}
+	if !applied && !req.IsDryRun() {
+		e.c.Metrics.skip("")
+	}
+	return out.response(req)
+}
+
+func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *outcome) error {
+	id := r.ID()
+	meta, err := req.Meta()
+	if err != nil {
+		e.count(req, id, mode, Error)
+		return err
+	}
+	ex := checkExemption(id, meta.Annotations, e.c.AllowExemptions)
+	if ex.granted {
+		e.count(req, id, mode, Exempt)
+		e.c.Log.Info("exempted", append(e.keys(req, meta, id, mode), "reason", ex.reason)...)
+		return nil
+	}
+	findings, err := safeCheck(ctx, r, req)
+	if err != nil {
+		e.count(req, id, mode, Error)
+		var p *PanicError
+		if errors.As(err, &p) {
+			e.c.Log.Error(err, "rule panicked", append(e.keys(req, meta, id, mode), "stack", string(p.Stack))...)
+		} else if !errors.Is(err, ErrBadObject) {
+			e.c.Log.Error(err, "rule failed", e.keys(req, meta, id, mode)...)
+		}
+		return fmt.Errorf("rule %s: %w", id, err)
+	}
+	decision := Allowed
+	for _, f := range findings {
+		d := out.add(id, mode, f, ex.note)
+		if f.Severity == Skipped {
+			e.c.Metrics.skip(id)
+			e.c.Log.V(1).Info("skipped", append(e.keys(req, meta, id, mode), "why", f.Message)...)
+			continue
+		}
+		if d != Allowed || f.Severity == Advice {
+			e.c.Log.Info("finding", append(e.keys(req, meta, id, mode), "decision", d, "message", f.Message)...)
+		}
+		if rank(d) > rank(decision) {
+			decision = d
+		}
+	}
+	e.count(req, id, mode, decision)
+	return nil
+}
+
+// count records a decision unless the request is a dry run: dry runs are
+// evaluated and answered like any request but are not real decisions.
+func (e *Engine) count(req *Request, rule string, mode Mode, d Decision) {
+	if !req.IsDryRun() {
+		e.c.Metrics.decision(rule, mode, d)
+	}
+}
+
+func (e *Engine) keys(req *Request, meta *Meta, rule string, mode Mode) []any {
+	name := req.Name
+	if meta != nil && meta.Name != "" {
+		name = meta.Name
+	}
+	return []any{"uid", req.UID, "rule", rule, "mode", mode, "operation", req.Operation,
+		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", name, "user", req.UserInfo.Username, "dryRun", req.IsDryRun()}
+}
+
+func safeCheck(ctx context.Context, r Rule, req *Request) (f []Finding, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Rule: r.ID(), Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return r.Check(ctx, req)
+}
+
+func rank(d Decision) int {
+	switch d {
+	case Denied, WouldDeny:
+		return 2
+	case Mutated, WouldMutate:
+		return 1
+	}
+	return 0
+}

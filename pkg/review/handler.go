@@ -1,0 +1,128 @@
+// Package review serves AdmissionReviews over HTTP: it decodes each review once
+// with encoding/json, hands it to a Reviewer, and writes the answer. It owns
+// the failure contract: a decision is always an HTTP 200 AdmissionReview, and
+// anything that is not a decision is an HTTP error status, so the webhook
+// configuration's failurePolicy decides (an AdmissionReview with
+// allowed=false would be a denial even under failurePolicy Ignore).
+package review
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/meshguard/meshguard/pkg/policy"
+)
+
+// MaxBodyBytes bounds a review body: an AdmissionReview carries an object and
+// its old version, each at most the API server's request limit (3 MiB).
+const MaxBodyBytes = 8 << 20
+
+// Reviewer decides one request; policy.Engine is the implementation.
+type Reviewer interface {
+	Review(ctx context.Context, req *policy.Request) (*admissionv1.AdmissionResponse, error)
+}
+
+// Handler is an http.Handler for one webhook path.
+type Handler struct {
+	Reviewer Reviewer
+	// Budget bounds the work on one request; keep it well under the webhook
+	// configuration's timeoutSeconds so we answer before the API server gives up.
+	Budget time.Duration
+	Log    logr.Logger
+}
+
+// review mirrors admission.k8s.io/v1 and v1beta1 AdmissionReview, which share one JSON shape.
+type review struct {
+	APIVersion string                         `json:"apiVersion"`
+	Kind       string                         `json:"kind"`
+	Request    *admissionv1.AdmissionRequest  `json:"request,omitempty"`
+	Response   *admissionv1.AdmissionResponse `json:"response,omitempty"`
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		h.fail(w, http.StatusMethodNotAllowed, "", "use POST with an AdmissionReview body")
+		return
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		h.fail(w, http.StatusUnsupportedMediaType, "", fmt.Sprintf("content type %q is not supported: send application/json", r.Header.Get("Content-Type")))
+		return
+	}
+	var in review
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := json.NewDecoder(body).Decode(&in); err != nil {
+		h.fail(w, http.StatusBadRequest, "", "the body is not an AdmissionReview: "+err.Error())
+		return
+	}
+	if err := validReview(&in); err != nil {
+		h.fail(w, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	// The server's base context is cancelled at shutdown, while the server
+	// still drains in-flight requests: detach so those get real decisions.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.budget())
+	defer cancel()
+	resp, err := h.Reviewer.Review(ctx, policy.NewRequest(in.Request))
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, policy.ErrBadObject) {
+			status = http.StatusBadRequest
+		}
+		h.fail(w, status, string(in.Request.UID), err.Error())
+		return
+	}
+	resp.UID = in.Request.UID
+	h.write(w, review{APIVersion: in.APIVersion, Kind: "AdmissionReview", Response: resp})
+}
+
+func validReview(in *review) error {
+	if in.Kind != "AdmissionReview" {
+		return fmt.Errorf("the body is a %q, not an AdmissionReview", in.Kind)
+	}
+	if in.APIVersion != "admission.k8s.io/v1" && in.APIVersion != "admission.k8s.io/v1beta1" {
+		return fmt.Errorf("AdmissionReview apiVersion %q is not supported: use admission.k8s.io/v1", in.APIVersion)
+	}
+	if in.Request == nil {
+		return errors.New("the AdmissionReview has no request")
+	}
+	if in.Request.UID == "" {
+		return errors.New("the AdmissionReview request has no uid")
+	}
+	return nil
+}
+
+func (h *Handler) budget() time.Duration {
+	if h.Budget <= 0 {
+		return 2 * time.Second
+	}
+	return h.Budget
+}
+
+func (h *Handler) write(w http.ResponseWriter, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		h.fail(w, http.StatusInternalServerError, "", "encoding the response: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail answers with an HTTP error status and a JSON body naming the problem;
+// the API server reports it and applies the webhook's failurePolicy.
+func (h *Handler) fail(w http.ResponseWriter, status int, uid, msg string) {
+	h.Log.Error(errors.New(msg), "review not decided", "uid", uid, "status", status)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": "meshguard: " + msg, "uid": uid})
+}

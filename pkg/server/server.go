@@ -1,0 +1,135 @@
+// Package server wires meshguard's rules into a controller-runtime manager:
+// the webhook server (TLS, hot-reloaded certificates), the informer cache,
+// health probes, metrics and a graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/pkg/cluster"
+	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/review"
+)
+
+// Paths the API server calls.
+const (
+	ValidatePath = "/validate"
+	MutatePath   = "/mutate"
+)
+
+// RuleSet builds the validating and mutating rules on top of the cluster reader.
+type RuleSet func(c cluster.Reader) (validating, mutating []policy.Rule)
+
+// Options configure Run; cmd/webhook fills them from flags.
+type Options struct {
+	Config          *rest.Config
+	CertDir         string
+	Host            string
+	Port            int
+	MetricsAddr     string
+	ProbeAddr       string
+	Modes           policy.Modes
+	AllowExemptions bool
+	// Budget bounds the work on one review (keep it under the webhook's timeoutSeconds).
+	Budget time.Duration
+	// ShutdownDelay is how long readiness reports false before the server stops
+	// accepting connections, so endpoints stop routing to this replica first.
+	ShutdownDelay time.Duration
+	Rules         RuleSet
+	Log           logr.Logger
+}
+
+// Run serves until ctx is cancelled, then drains: readiness turns false, the
+// shutdown delay passes, and in-flight reviews finish with real decisions.
+func Run(ctx context.Context, o Options) error {
+	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
+		Logger:                 o.Log,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		WebhookServer:          webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir}),
+		Cache: cache.Options{
+			DefaultTransform:            cache.TransformStripManagedFields(),
+			ReaderFailOnMissingInformer: true,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	m, err := policy.NewMetrics(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	reader := cluster.Reader{Cache: mgr.GetCache(), API: mgr.GetAPIReader()}
+	if err := watch(ctx, mgr.GetCache()); err != nil {
+		return err
+	}
+	validating, mutating := o.Rules(reader)
+	srv := mgr.GetWebhookServer()
+	for path, rules := range map[string][]policy.Rule{ValidatePath: validating, MutatePath: mutating} {
+		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, Metrics: m, Log: o.Log.WithName(path[1:])})
+		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Log: o.Log.WithName(path[1:])})
+	}
+
+	life := &lifecycle{delay: o.ShutdownDelay, log: o.Log}
+	synced := &syncGate{done: make(chan struct{})}
+	checks := map[string]healthz.Checker{"webhook": srv.StartedChecker(), "cache": synced.check, "shutdown": life.readyz}
+	for name, check := range checks {
+		if err := mgr.AddReadyzCheck(name, check); err != nil {
+			return err
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	mgrCtx := life.run(ctx)
+	go synced.wait(mgrCtx, mgr.GetCache())
+	return mgr.Start(mgrCtx)
+}
+
+// watch registers the informers rules read before the cache starts, so no
+// review ever waits for an informer to be created and listed.
+func watch(ctx context.Context, c cache.Cache) error {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(cluster.NamespaceGVK)
+	for _, obj := range []client.Object{ns, &networkingv1.IngressClass{}, &networkingv1.Ingress{}} {
+		if _, err := c.GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+// syncGate keeps readiness false until the cache has synced, so a new replica
+// does not answer reviews from an empty cache.
+type syncGate struct{ done chan struct{} }
+
+func (s *syncGate) wait(ctx context.Context, c cache.Cache) {
+	if c.WaitForCacheSync(ctx) {
+		close(s.done)
+	}
+}
+
+func (s *syncGate) check(_ *http.Request) error {
+	select {
+	case <-s.done:
+		return nil
+	default:
+		return errors.New("informer cache not synced yet")
+	}
+}

@@ -1,0 +1,135 @@
+// Package validate holds meshguard's validating rules, one file each.
+package validate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/policy"
+)
+
+// NamespaceLabeler returns a namespace's labels.
+type NamespaceLabeler interface {
+	NamespaceLabels(ctx context.Context, name string) (map[string]string, error)
+}
+
+// gatewayAdvice is what to do instead of an Ingress, quoted by several messages.
+const gatewayAdvice = "expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService"
+
+// IngressInMesh denies Ingresses that bypass the mesh in mesh-enabled namespaces.
+type IngressInMesh struct {
+	Namespaces NamespaceLabeler
+	Classes    IngressClasses
+	Mesh       mesh.Options
+}
+
+// ingressDoc is the part of an Ingress this rule reads; spec stays raw so an
+// update can be compared without decoding everything.
+type ingressDoc struct {
+	Metadata policy.Meta     `json:"metadata"`
+	Spec     json.RawMessage `json:"spec"`
+}
+
+type ingressSpec struct {
+	IngressClassName *string `json:"ingressClassName"`
+}
+
+// ID implements policy.Rule.
+func (IngressInMesh) ID() string { return "ingress-in-mesh" }
+
+// Applies implements policy.Rule: Ingress CREATE and UPDATE.
+func (IngressInMesh) Applies(req *policy.Request) bool {
+	return req.IsKind("networking.k8s.io", "Ingress") && req.IsWrite()
+}
+
+// Check implements policy.Rule.
+func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	var ing ingressDoc
+	if err := req.Decode(&ing); err != nil {
+		return nil, err
+	}
+	labels, err := r.Namespaces.NamespaceLabels(ctx, req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	status := mesh.Check(req.Namespace, labels, r.Mesh)
+	if !status.Meshed {
+		return nil, nil
+	}
+	var spec ingressSpec
+	if err := decodeSpec(ing.Spec, &spec); err != nil {
+		return nil, err
+	}
+	by, err := classResolver{r.Classes}.resolve(ctx, ing.Metadata.Annotations, spec.IngressClassName)
+	if err != nil {
+		return nil, err
+	}
+	name := ing.Metadata.DisplayName()
+	if by.istio {
+		return []policy.Finding{policy.Warn(fmt.Sprintf(
+			"Ingress %q in namespace %q is served by Istio (%s) and works, but Istio recommends the Kubernetes Gateway API: use a Gateway (gatewayClassName: istio) and an HTTPRoute",
+			name, req.Namespace, by.desc))}, nil
+	}
+	if req.Operation == admissionv1.Update {
+		same, err := metadataOnlyUpdate(req, &ing, &spec)
+		if err != nil {
+			return nil, err
+		}
+		if same {
+			return []policy.Finding{policy.Warn(fmt.Sprintf(
+				"Ingress %q in namespace %q is served by %s, outside the Istio mesh (%s); this metadata-only update is allowed so the object can be maintained or removed, but changes to its spec will be denied: %s",
+				name, req.Namespace, by.desc, status.Reason, gatewayAdvice))}, nil
+		}
+	}
+	msg := fmt.Sprintf("Ingress %q is not allowed in namespace %q: the namespace is in the Istio mesh (%s) and this Ingress is served by %s, which bypasses mesh routing and mTLS; %s",
+		name, req.Namespace, status.Reason, by.desc, gatewayAdvice)
+	if ip := ing.Metadata.Annotations[GlobalStaticIPAnnotation]; ip != "" {
+		msg += fmt.Sprintf("; note that the global static IP %q (%s) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway",
+			ip, GlobalStaticIPAnnotation)
+	}
+	return []policy.Finding{policy.Deny(msg)}, nil
+}
+
+// metadataOnlyUpdate reports an UPDATE that changes neither spec nor the
+// effective class: controllers keep maintaining annotations and finalizers on
+// Ingresses that predate the namespace joining the mesh.
+func metadataOnlyUpdate(req *policy.Request, ing *ingressDoc, spec *ingressSpec) (bool, error) {
+	var old ingressDoc
+	if err := req.DecodeOld(&old); err != nil {
+		return false, err
+	}
+	var oldSpec ingressSpec
+	if err := decodeSpec(old.Spec, &oldSpec); err != nil {
+		return false, err
+	}
+	if !sameClass(old.Metadata.Annotations, ing.Metadata.Annotations, oldSpec.IngressClassName, spec.IngressClassName) {
+		return false, nil
+	}
+	if bytes.Equal(old.Spec, ing.Spec) {
+		return true, nil
+	}
+	var a, b any
+	if err := json.Unmarshal(old.Spec, &a); err != nil {
+		return false, fmt.Errorf("%w: oldObject spec: %v", policy.ErrBadObject, err)
+	}
+	if err := json.Unmarshal(ing.Spec, &b); err != nil {
+		return false, fmt.Errorf("%w: object spec: %v", policy.ErrBadObject, err)
+	}
+	return reflect.DeepEqual(a, b), nil
+}
+
+func decodeSpec(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: spec does not decode: %v", policy.ErrBadObject, err)
+	}
+	return nil
+}

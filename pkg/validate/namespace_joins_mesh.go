@@ -1,0 +1,84 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/policy"
+)
+
+// maxNamed bounds how many Ingresses one warning names; the API server
+// truncates long warnings.
+const maxNamed = 8
+
+// IngressLister lists the Ingresses of a namespace.
+type IngressLister interface {
+	Ingresses(ctx context.Context, namespace string) ([]networkingv1.Ingress, error)
+}
+
+// NamespaceJoinsMesh warns when a namespace becomes mesh-enabled while it still
+// holds Ingresses served outside Istio. It never denies: onboarding a namespace
+// must not be blocked.
+type NamespaceJoinsMesh struct {
+	Ingresses IngressLister
+	Classes   IngressClasses
+	Mesh      mesh.Options
+}
+
+// ID implements policy.Rule.
+func (NamespaceJoinsMesh) ID() string { return "namespace-joins-mesh" }
+
+// Applies implements policy.Rule: Namespace CREATE and UPDATE.
+func (NamespaceJoinsMesh) Applies(req *policy.Request) bool {
+	return req.IsKind("", "Namespace") && req.IsWrite()
+}
+
+// Check implements policy.Rule.
+func (r NamespaceJoinsMesh) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	meta, err := req.Meta()
+	if err != nil {
+		return nil, err
+	}
+	status := mesh.Check(meta.Name, meta.Labels, r.Mesh)
+	// A namespace being created holds nothing yet.
+	if !status.Meshed || req.Operation != admissionv1.Update {
+		return nil, nil
+	}
+	old, err := req.OldMeta()
+	if err != nil {
+		return nil, err
+	}
+	if mesh.Check(old.Name, old.Labels, r.Mesh).Meshed {
+		return nil, nil
+	}
+	ingresses, err := r.Ingresses.Ingresses(ctx, meta.Name)
+	if err != nil {
+		return nil, err
+	}
+	var outside []string
+	for i := range ingresses {
+		ing := &ingresses[i]
+		by, err := classResolver{r.Classes}.resolve(ctx, ing.Annotations, ing.Spec.IngressClassName)
+		if err != nil {
+			return nil, err
+		}
+		if !by.istio {
+			outside = append(outside, fmt.Sprintf("%q", ing.Name))
+		}
+	}
+	if len(outside) == 0 {
+		return nil, nil
+	}
+	named := strings.Join(outside[:min(len(outside), maxNamed)], ", ")
+	if extra := len(outside) - maxNamed; extra > 0 {
+		named += fmt.Sprintf(" and %d more", extra)
+	}
+	return []policy.Finding{policy.Warn(fmt.Sprintf(
+		"namespace %q joins the Istio mesh (%s) while it holds Ingresses served outside Istio: %s; they bypass mesh routing and mTLS, and changes to their spec will be denied by ingress-in-mesh: %s",
+		meta.Name, status.Reason, named, strings.Replace(gatewayAdvice, "expose it", "expose each", 1)))}, nil
+}
