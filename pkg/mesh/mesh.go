@@ -2,6 +2,8 @@
 // same label semantics as Istio's own sidecar-injector webhook selectors.
 package mesh
 
+import "context"
+
 // Labels that put a namespace into the mesh.
 const (
 	InjectionLabel   = "istio-injection"
@@ -69,4 +71,19 @@ func (o Options) isSystem(name string) bool {
 		}
 	}
 	return false
+}
+
+// Namespaces returns a namespace's labels; pkg/cluster reads them from the
+// informer cache.
+type Namespaces interface {
+	NamespaceLabels(ctx context.Context, name string) (map[string]string, error)
+}
+
+// Lookup reads a namespace's labels and checks them.
+func Lookup(ctx context.Context, ns Namespaces, name string, o Options) (Status, error) {
+	labels, err := ns.NamespaceLabels(ctx, name)
+	if err != nil {
+		return Status{}, err
+	}
+	return Check(name, labels, o), nil
 }

@@ -98,7 +98,9 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 	for _, f := range findings {
 		d := out.add(id, mode, f, ex.note)
 		if f.Severity == Skipped {
-			e.c.Metrics.skip(id)
+			if !req.IsDryRun() {
+				e.c.Metrics.skip(id)
+			}
 			e.c.Log.V(1).Info("skipped", append(e.keys(req, meta, id, mode), "why", f.Message)...)
 			continue
 		}

@@ -14,17 +14,12 @@ import (
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
-// NamespaceLabeler returns a namespace's labels.
-type NamespaceLabeler interface {
-	NamespaceLabels(ctx context.Context, name string) (map[string]string, error)
-}
-
 // gatewayAdvice is what to do instead of an Ingress, quoted by several messages.
 const gatewayAdvice = "expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService"
 
 // IngressInMesh denies Ingresses that bypass the mesh in mesh-enabled namespaces.
 type IngressInMesh struct {
-	Namespaces NamespaceLabeler
+	Namespaces mesh.Namespaces
 	Classes    IngressClasses
 	Mesh       mesh.Options
 }
@@ -54,13 +49,9 @@ func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy
 	if err := req.Decode(&ing); err != nil {
 		return nil, err
 	}
-	labels, err := r.Namespaces.NamespaceLabels(ctx, req.Namespace)
-	if err != nil {
+	status, err := mesh.Lookup(ctx, r.Namespaces, req.Namespace, r.Mesh)
+	if err != nil || !status.Meshed {
 		return nil, err
-	}
-	status := mesh.Check(req.Namespace, labels, r.Mesh)
-	if !status.Meshed {
-		return nil, nil
 	}
 	var spec ingressSpec
 	if err := decodeSpec(ing.Spec, &spec); err != nil {

@@ -1,0 +1,193 @@
+package policy_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/review"
+)
+
+// stubRule applies to ConfigMaps and returns what its function says.
+type stubRule struct {
+	id    string
+	check func(req *policy.Request) ([]policy.Finding, error)
+}
+
+func (s stubRule) ID() string { return s.id }
+func (s stubRule) Applies(req *policy.Request) bool {
+	return req.IsKind("", "ConfigMap") && req.IsWrite()
+}
+func (s stubRule) Check(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
+	return s.check(req)
+}
+
+func finds(f ...policy.Finding) func(*policy.Request) ([]policy.Finding, error) {
+	return func(*policy.Request) ([]policy.Finding, error) { return f, nil }
+}
+
+const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: shop\ndata:\n  a: b\n"
+const cmAnnotated = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n    meshguard.dev/mutated: other-rule\ndata:\n  a: b\n"
+
+var change = policy.Finding{Severity: policy.Change, Message: `key "a": b → c`,
+	Patch: []jsonpatch.Operation{jsonpatch.NewOperation("replace", "/data/a", "c")}}
+
+func setup(t *testing.T, modes policy.Modes, rules ...policy.Rule) (http.Handler, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := policy.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := policy.NewEngine(policy.Config{Rules: rules, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
+	return &review.Handler{Reviewer: e, Log: logr.Discard()}, reg
+}
+
+func TestMetricsCountEachDecisionOnce(t *testing.T) {
+	rules := []policy.Rule{
+		stubRule{"denier", finds(policy.Deny("no"))},
+		stubRule{"changer", finds(change)},
+		stubRule{"quiet", finds()},
+		stubRule{"adviser", finds(policy.Warn("hm"), policy.Finding{Severity: policy.Skipped, Message: "too big"})},
+	}
+	h, reg := setup(t, policy.Modes{Default: policy.Audit, PerRule: map[string]policy.Mode{"changer": policy.Enforce}}, rules...)
+	reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)})
+	reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm), DryRun: true})
+	reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n")})
+
+	want := `
+# HELP meshguard_decisions_total Admission decisions per rule and mode; dry-run requests are not counted.
+# TYPE meshguard_decisions_total counter
+meshguard_decisions_total{decision="allowed",mode="audit",rule="adviser"} 1
+meshguard_decisions_total{decision="allowed",mode="audit",rule="quiet"} 1
+meshguard_decisions_total{decision="mutated",mode="enforce",rule="changer"} 1
+meshguard_decisions_total{decision="would_deny",mode="audit",rule="denier"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshguard_decisions_total"); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(skipped(t, reg, "adviser")); got != 1 {
+		t.Errorf("skipped{rule=adviser} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(skipped(t, reg, "")); got != 1 {
+		t.Errorf("skipped{rule=\"\"} for the Secret no rule handles = %v, want 1", got)
+	}
+}
+
+func skipped(t *testing.T, reg *prometheus.Registry, rule string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+	for _, mf := range mfs {
+		if mf.GetName() != "meshguard_skipped_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == rule {
+				g.Set(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return g
+}
+
+func TestEngineModes(t *testing.T) {
+	tests := map[string]struct {
+		mode      policy.Mode
+		object    string
+		allowed   bool
+		patch     string
+		warnings  []string
+		annotated bool
+	}{
+		"enforce patches and records the rule on the object": {
+			mode: policy.Enforce, object: cm, allowed: true,
+			patch:    `[{"op":"replace","path":"/data/a","value":"c"},{"op":"add","path":"/metadata/annotations","value":{"meshguard.dev/mutated":"changer"}}]`,
+			warnings: []string{`[changer] key "a": b → c`}},
+		"enforce merges with rules recorded by an earlier pass": {
+			mode: policy.Enforce, object: cmAnnotated, allowed: true,
+			patch: `[{"op":"replace","path":"/data/a","value":"c"},{"op":"add","path":"/metadata/annotations/meshguard.dev~1mutated","value":"other-rule,changer"}]`},
+		"audit shows the would-be change and patches nothing": {
+			mode: policy.Audit, object: cm, allowed: true, annotated: true,
+			warnings: []string{`[changer] (audit) would change (not applied): key "a": b → c`}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h, _ := setup(t, policy.Modes{Default: tc.mode}, stubRule{"changer", finds(change)})
+			resp := reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte(tc.object)})
+			if resp.Allowed != tc.allowed {
+				t.Fatalf("allowed = %v", resp.Allowed)
+			}
+			if string(resp.Patch) != tc.patch {
+				t.Fatalf("patch = %s\nwant   %s", resp.Patch, tc.patch)
+			}
+			if tc.patch != "" && (resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch) {
+				t.Fatalf("patch type = %v", resp.PatchType)
+			}
+			for _, w := range tc.warnings {
+				if !strings.Contains(strings.Join(resp.Warnings, "\n"), w) {
+					t.Errorf("warnings %q lack %q", resp.Warnings, w)
+				}
+			}
+			if got := resp.AuditAnnotations["changer"] != ""; got != tc.annotated {
+				t.Errorf("audit annotation present = %v, want %v", got, tc.annotated)
+			}
+		})
+	}
+}
+
+func TestDenialWinsOverPatches(t *testing.T) {
+	h, _ := setup(t, policy.Modes{Default: policy.Enforce}, stubRule{"changer", finds(change)}, stubRule{"denier", finds(policy.Deny("because"))})
+	resp := reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)})
+	if resp.Allowed || len(resp.Patch) != 0 || resp.Result.Message != "[denier] because" {
+		t.Fatalf("want a plain denial without patch, got allowed=%v patch=%s result=%+v", resp.Allowed, resp.Patch, resp.Result)
+	}
+}
+
+func TestPanicsAndErrorsAreHTTP500(t *testing.T) {
+	for name, rule := range map[string]stubRule{
+		"a rule that panics":                  {"boom", func(*policy.Request) ([]policy.Finding, error) { panic("index out of range") }},
+		"a rule that cannot read the cluster": {"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, context.DeadlineExceeded }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, reg := setup(t, policy.Modes{Default: policy.Enforce}, rule)
+			code, _ := reviewtest.Post(t, h, reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)}))
+			if code != http.StatusInternalServerError {
+				t.Fatalf("HTTP %d, want 500 so failurePolicy decides", code)
+			}
+			n, err := testutil.GatherAndCount(reg, "meshguard_decisions_total")
+			if err != nil || n != 1 {
+				t.Fatalf("want one error decision series, got %d (%v)", n, err)
+			}
+			want := "\n# HELP meshguard_decisions_total Admission decisions per rule and mode; dry-run requests are not counted.\n# TYPE meshguard_decisions_total counter\nmeshguard_decisions_total{decision=\"error\",mode=\"enforce\",rule=\"boom\"} 1\n"
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshguard_decisions_total"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestExemptionIsCounted(t *testing.T) {
+	obj := strings.Replace(cm, "  namespace: shop\n", "  namespace: shop\n  annotations:\n    meshguard.dev/exempt: denier\n    meshguard.dev/exempt-reason: migration window\n", 1)
+	h, reg := setup(t, policy.Modes{Default: policy.Enforce}, stubRule{"denier", finds(policy.Deny("no"))})
+	resp := reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte(obj)})
+	if !resp.Allowed {
+		t.Fatalf("exempt object denied: %+v", resp.Result)
+	}
+	want := "\n# HELP meshguard_decisions_total Admission decisions per rule and mode; dry-run requests are not counted.\n# TYPE meshguard_decisions_total counter\nmeshguard_decisions_total{decision=\"exempt\",mode=\"enforce\",rule=\"denier\"} 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshguard_decisions_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/review"
+)
+
+// gate holds every review until released, so the test can shut the server
+// down while reviews are provably in flight.
+type gate struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g gate) Review(ctx context.Context, _ *policy.Request) (*admissionv1.AdmissionResponse, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{Code: 403, Message: "[gate] denied"}}, nil
+}
+
+func TestShutdownFinishesInFlightReviews(t *testing.T) {
+	const n = 16
+	dir, pool := writeServingCert(t)
+	port := freePort(t)
+	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
+	g := gate{entered: make(chan struct{}, n), release: make(chan struct{})}
+	srv.Register(ValidatePath, &review.Handler{Reviewer: g, Log: logr.Discard()})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Start(ctx) }()
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, ValidatePath)
+	waitListening(t, port)
+
+	body := reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n")})
+	var wg sync.WaitGroup
+	results := make(chan string, n)
+	for range n {
+		wg.Go(func() { results <- post(client, url, body) })
+	}
+	for range n {
+		select {
+		case <-g.entered:
+		case <-time.After(20 * time.Second):
+			t.Fatal("requests did not reach the handler")
+		}
+	}
+	cancel() // what SIGTERM does to the manager once the readiness delay has passed
+	time.Sleep(100 * time.Millisecond)
+	close(g.release)
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r != "decided" {
+			t.Errorf("an in-flight review was not decided: %s", r)
+		}
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("server stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}
+
+func post(c *http.Client, url string, body []byte) string {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var out admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || out.Response == nil {
+		return fmt.Sprintf("HTTP %d (%v)", resp.StatusCode, err)
+	}
+	if out.Response.Result == nil || out.Response.Result.Message != "[gate] denied" {
+		return fmt.Sprintf("unexpected answer %+v", out.Response.Result)
+	}
+	return "decided"
+}
+
+func TestReadinessTurnsFalseBeforeTheServerStops(t *testing.T) {
+	l := &lifecycle{delay: 3 * time.Second, log: logr.Discard()}
+	parent, cancel := context.WithCancel(context.Background())
+	child := l.run(parent)
+	if err := l.readyz(nil); err != nil {
+		t.Fatalf("ready before shutdown: %v", err)
+	}
+	cancel()
+	deadline := time.After(2 * time.Second)
+	for l.readyz(nil) == nil {
+		select {
+		case <-deadline:
+			t.Fatal("readiness did not turn false on shutdown")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if child.Err() != nil {
+		t.Fatal("the manager was stopped before readiness had a chance to remove the endpoint")
+	}
+	select {
+	case <-child.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the manager was never stopped")
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(t *testing.T, port int) {
+	t.Helper()
+	for range 200 {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("webhook server did not start listening")
+}
+
+// writeServingCert writes a self-signed certificate for 127.0.0.1 as
+// tls.crt/tls.key and returns the directory and a pool trusting it.
+func writeServingCert(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	must(t, os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return dir, pool
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
