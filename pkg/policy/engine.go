@@ -72,6 +72,23 @@ func (e *Engine) Review(ctx context.Context, req *Request) (*admissionv1.Admissi
 
 func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *outcome) error {
 	id := r.ID()
+	findings, err := safeCheck(ctx, r, req)
+	if err != nil {
+		e.count(req, id, mode, Error)
+		var p *PanicError
+		if errors.As(err, &p) {
+			e.c.Log.Error(err, "rule panicked", append(e.keys(req, id, mode), "stack", string(p.Stack))...)
+		} else if !errors.Is(err, ErrBadObject) {
+			e.c.Log.Error(err, "rule failed", e.keys(req, id, mode)...)
+		}
+		return fmt.Errorf("rule %s: %w", id, err)
+	}
+	if len(findings) == 0 {
+		e.count(req, id, mode, Allowed)
+		return nil
+	}
+	// Exemptions matter only when a rule has something to say, so clean
+	// objects never pay for reading them.
 	meta, err := req.Meta()
 	if err != nil {
 		e.count(req, id, mode, Error)
@@ -80,19 +97,8 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 	ex := checkExemption(id, meta.Annotations, e.c.AllowExemptions)
 	if ex.granted {
 		e.count(req, id, mode, Exempt)
-		e.c.Log.Info("exempted", append(e.keys(req, meta, id, mode), "reason", ex.reason)...)
+		e.log(req, id, mode, "exempted", "reason", ex.reason)
 		return nil
-	}
-	findings, err := safeCheck(ctx, r, req)
-	if err != nil {
-		e.count(req, id, mode, Error)
-		var p *PanicError
-		if errors.As(err, &p) {
-			e.c.Log.Error(err, "rule panicked", append(e.keys(req, meta, id, mode), "stack", string(p.Stack))...)
-		} else if !errors.Is(err, ErrBadObject) {
-			e.c.Log.Error(err, "rule failed", e.keys(req, meta, id, mode)...)
-		}
-		return fmt.Errorf("rule %s: %w", id, err)
 	}
 	decision := Allowed
 	for _, f := range findings {
@@ -101,18 +107,26 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 			if !req.IsDryRun() {
 				e.c.Metrics.skip(id)
 			}
-			e.c.Log.V(1).Info("skipped", append(e.keys(req, meta, id, mode), "why", f.Message)...)
+			if e.c.Log.V(1).Enabled() {
+				e.c.Log.V(1).Info("skipped", append(e.keys(req, id, mode), "why", f.Message)...)
+			}
 			continue
 		}
-		if d != Allowed || f.Severity == Advice {
-			e.c.Log.Info("finding", append(e.keys(req, meta, id, mode), "decision", d, "message", f.Message)...)
-		}
+		e.log(req, id, mode, "finding", "decision", d, "message", f.Message)
 		if rank(d) > rank(decision) {
 			decision = d
 		}
 	}
 	e.count(req, id, mode, decision)
 	return nil
+}
+
+// log writes one structured line per finding; the key list is built only when
+// the line is written, keeping the hot path free of it otherwise.
+func (e *Engine) log(req *Request, rule string, mode Mode, msg string, kv ...any) {
+	if e.c.Log.Enabled() {
+		e.c.Log.Info(msg, append(e.keys(req, rule, mode), kv...)...)
+	}
 }
 
 // count records a decision unless the request is a dry run: dry runs are
@@ -123,10 +137,10 @@ func (e *Engine) count(req *Request, rule string, mode Mode, d Decision) {
 	}
 }
 
-func (e *Engine) keys(req *Request, meta *Meta, rule string, mode Mode) []any {
+func (e *Engine) keys(req *Request, rule string, mode Mode) []any {
 	name := req.Name
-	if meta != nil && meta.Name != "" {
-		name = meta.Name
+	if meta, err := req.Meta(); err == nil && meta.Name != "" {
+		name = meta.DisplayName()
 	}
 	return []any{"uid", req.UID, "rule", rule, "mode", mode, "operation", req.Operation,
 		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", name, "user", req.UserInfo.Username, "dryRun", req.IsDryRun()}

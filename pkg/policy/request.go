@@ -32,6 +32,16 @@ func (m *Meta) DisplayName() string {
 	return m.Name
 }
 
+// ObjectHead is embedded by the documents rules decode objects into
+// (`struct{ policy.ObjectHead; Spec json.RawMessage }`): the metadata a rule
+// decodes is then reused for exemptions and patches instead of decoding the
+// object a second time.
+type ObjectHead struct {
+	Metadata Meta `json:"metadata"`
+}
+
+func (h *ObjectHead) head() *ObjectHead { return h }
+
 // Request is one admission request as rules see it: decoded once by the HTTP
 // layer, with the object kept as raw JSON so each rule decodes only the
 // fields it needs and unknown fields survive mutation.
@@ -86,13 +96,27 @@ func (r *Request) OldMeta() (*Meta, error) {
 }
 
 // Decode unmarshals the new object into v, reporting failures as ErrBadObject.
+// When v embeds ObjectHead, its metadata also answers Meta.
 func (r *Request) Decode(v any) error {
-	return r.decode(r.Object.Raw, "object", v)
+	if err := r.decode(r.Object.Raw, "object", v); err != nil {
+		return err
+	}
+	if h, ok := v.(interface{ head() *ObjectHead }); ok {
+		r.meta = &h.head().Metadata
+	}
+	return nil
 }
 
-// DecodeOld unmarshals the old object into v (UPDATE only).
+// DecodeOld unmarshals the old object into v (UPDATE only); like Decode, an
+// embedded ObjectHead also answers OldMeta.
 func (r *Request) DecodeOld(v any) error {
-	return r.decode(r.OldObject.Raw, "oldObject", v)
+	if err := r.decode(r.OldObject.Raw, "oldObject", v); err != nil {
+		return err
+	}
+	if h, ok := v.(interface{ head() *ObjectHead }); ok {
+		r.oldMeta = &h.head().Metadata
+	}
+	return nil
 }
 
 func (r *Request) decode(raw []byte, field string, v any) error {
@@ -106,9 +130,7 @@ func (r *Request) decode(raw []byte, field string, v any) error {
 }
 
 func decodeMeta(raw []byte, field string, r *Request) (*Meta, error) {
-	var obj struct {
-		Metadata Meta `json:"metadata"`
-	}
+	var obj ObjectHead
 	if err := r.decode(raw, field, &obj); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -38,6 +39,9 @@ type Handler struct {
 	// configuration's timeoutSeconds so we answer before the API server gives up.
 	Budget time.Duration
 	Log    logr.Logger
+
+	// bufs recycles request body buffers; reviews arrive all day long and most are a few KiB.
+	bufs sync.Pool
 }
 
 // review mirrors admission.k8s.io/v1 and v1beta1 AdmissionReview, which share one JSON shape.
@@ -58,19 +62,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusUnsupportedMediaType, "", fmt.Sprintf("content type %q is not supported: send application/json", r.Header.Get("Content-Type")))
 		return
 	}
-	var in review
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if err := json.NewDecoder(body).Decode(&in); err != nil {
-		h.fail(w, http.StatusBadRequest, "", "the body is not an AdmissionReview: "+err.Error())
-		return
-	}
-	if err := validReview(&in); err != nil {
-		h.fail(w, http.StatusBadRequest, "", err.Error())
+	buf := h.getBuf()
+	defer h.putBuf(buf)
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
+		h.fail(w, http.StatusBadRequest, "", "reading the body: "+err.Error())
 		return
 	}
 	// The server's base context is cancelled at shutdown, while the server
 	// still drains in-flight requests: detach so those get real decisions.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.budget())
+	status, uid, out := h.Answer(context.WithoutCancel(r.Context()), buf.Bytes())
+	if status != http.StatusOK {
+		h.fail(w, status, uid, string(out))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// Answer decides one AdmissionReview body. It returns HTTP 200 with the
+// encoded AdmissionReview answer, or an error status with the message to
+// report; uid is the request's, when known.
+func (h *Handler) Answer(ctx context.Context, body []byte) (status int, uid string, out []byte) {
+	var in review
+	if err := json.Unmarshal(body, &in); err != nil {
+		return http.StatusBadRequest, "", []byte("the body is not an AdmissionReview: " + err.Error())
+	}
+	if err := validReview(&in); err != nil {
+		return http.StatusBadRequest, "", []byte(err.Error())
+	}
+	uid = string(in.Request.UID)
+	ctx, cancel := context.WithTimeout(ctx, h.budget())
 	defer cancel()
 	resp, err := h.Reviewer.Review(ctx, policy.NewRequest(in.Request))
 	if err != nil {
@@ -78,11 +99,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, policy.ErrBadObject) {
 			status = http.StatusBadRequest
 		}
-		h.fail(w, status, string(in.Request.UID), err.Error())
-		return
+		return status, uid, []byte(err.Error())
 	}
 	resp.UID = in.Request.UID
-	h.write(w, review{APIVersion: in.APIVersion, Kind: "AdmissionReview", Response: resp})
+	out, err = json.Marshal(review{APIVersion: in.APIVersion, Kind: "AdmissionReview", Response: resp})
+	if err != nil {
+		return http.StatusInternalServerError, uid, []byte("encoding the response: " + err.Error())
+	}
+	return http.StatusOK, uid, out
 }
 
 func validReview(in *review) error {
@@ -108,14 +132,20 @@ func (h *Handler) budget() time.Duration {
 	return h.Budget
 }
 
-func (h *Handler) write(w http.ResponseWriter, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		h.fail(w, http.StatusInternalServerError, "", "encoding the response: "+err.Error())
-		return
+func (h *Handler) getBuf() *bytes.Buffer {
+	if b, ok := h.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(buf.Bytes())
+	return new(bytes.Buffer)
+}
+
+// putBuf returns a buffer to the pool unless a huge review grew it, so one
+// large ConfigMap does not pin megabytes forever.
+func (h *Handler) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		h.bufs.Put(b)
+	}
 }
 
 // fail answers with an HTTP error status and a JSON body naming the problem;

@@ -27,8 +27,8 @@ type IngressInMesh struct {
 // ingressDoc is the part of an Ingress this rule reads; spec stays raw so an
 // update can be compared without decoding everything.
 type ingressDoc struct {
-	Metadata policy.Meta     `json:"metadata"`
-	Spec     json.RawMessage `json:"spec"`
+	policy.ObjectHead
+	Spec json.RawMessage `json:"spec"`
 }
 
 type ingressSpec struct {
