@@ -1,0 +1,182 @@
+package nginx
+
+import (
+	"fmt"
+	"strings"
+)
+
+// maxDepth bounds block nesting; real configs stay under ten levels, and the
+// bound keeps a hostile value from costing more than its size.
+const maxDepth = 64
+
+// node is one directive. Nodes are stored in document order, so a block's
+// children are the nodes from its index+1 up to end, and the next sibling of
+// node i is node nodes[i].end.
+type node struct {
+	name    string
+	nameTok int32 // token index of the directive name
+	term    int32 // token index of the ";" or "{" that ends the directive
+	end     int32 // node index just past this node's subtree
+	block   bool
+}
+
+// file is one parsed ConfigMap value.
+type file struct {
+	key string
+	lexed
+	nodes []node
+}
+
+// args returns the token indexes of the arguments of node n, comments left
+// out as crossplane leaves them out.
+func (f *file) args(n int32) []int32 {
+	nd := &f.nodes[n]
+	var out []int32
+	for i := nd.nameTok + 1; i < nd.term; i++ {
+		if !f.toks[i].comment() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// arg returns the token index of the only argument of node n, or false when
+// it has not exactly one.
+func (f *file) arg(n int32) (int32, bool) {
+	nd := &f.nodes[n]
+	a := int32(-1)
+	for i := nd.nameTok + 1; i < nd.term; i++ {
+		if f.toks[i].comment() {
+			continue
+		}
+		if a >= 0 {
+			return -1, false
+		}
+		a = i
+	}
+	return a, a >= 0
+}
+
+// line returns the line of node n's name.
+func (f *file) line(n int32) int { return int(f.toks[f.nodes[n].nameTok].line) }
+
+// label describes block node n for messages, e.g. "location /api".
+func (f *file) label(n int32) string {
+	var b strings.Builder
+	b.WriteString(f.nodes[n].name)
+	for _, a := range f.args(n) {
+		b.WriteByte(' ')
+		b.WriteString(f.val(a))
+	}
+	return b.String()
+}
+
+// parse lexes and builds the directive tree of one value. It is stricter
+// than crossplane.Parse where crossplane would accept text nginx rejects or
+// text that is not nginx at all: directive names must look like nginx
+// directive names (outside map-like bodies), a directive must end with ";"
+// or "{", and embedded Lua is refused because its contents are not nginx
+// tokens.
+func parse(key, src string) (*file, error) {
+	l, err := lex(src)
+	if err != nil {
+		return nil, err
+	}
+	f := &file{key: key, lexed: l, nodes: make([]node, 0, len(l.toks)/4+1)}
+	toks := l.toks
+	var open []int32 // indexes of the open block nodes
+	for i := int32(0); i < int32(len(toks)); i++ {
+		t := &toks[i]
+		if t.comment() {
+			continue
+		}
+		if f.is(i, '}') {
+			if len(open) == 0 {
+				return nil, fmt.Errorf(`unexpected "}" in line %d`, t.line)
+			}
+			f.nodes[open[len(open)-1]].end = int32(len(f.nodes))
+			open = open[:len(open)-1]
+			continue
+		}
+		if f.special(i) {
+			return nil, fmt.Errorf("unexpected %q in line %d", f.val(i), t.line)
+		}
+		name := f.val(i)
+		parent := ""
+		if len(open) > 0 {
+			parent = f.nodes[open[len(open)-1]].name
+		}
+		if !mapLike(parent) && !validName(name) {
+			return nil, fmt.Errorf("%q in line %d is not an nginx directive", clip(name), t.line)
+		}
+		if strings.HasSuffix(name, "_by_lua_block") {
+			return nil, fmt.Errorf("%s in line %d holds Lua code, which is not analysed", name, t.line)
+		}
+		nd := node{name: name, nameTok: i}
+		j := i + 1
+		for j < int32(len(toks)) && !f.special(j) {
+			j++
+		}
+		if j == int32(len(toks)) {
+			return nil, fmt.Errorf("unexpected end of file, expecting \";\" or \"{\" after %q in line %d", clip(name), t.line)
+		}
+		if f.is(j, '}') {
+			return nil, fmt.Errorf("directive %q in line %d is not terminated by \";\"", clip(name), t.line)
+		}
+		nd.term = j
+		nd.block = f.is(j, '{')
+		f.nodes = append(f.nodes, nd)
+		if nd.block {
+			if len(open) == maxDepth {
+				return nil, fmt.Errorf("blocks nested deeper than %d levels in line %d", maxDepth, t.line)
+			}
+			open = append(open, int32(len(f.nodes)-1))
+		} else {
+			f.nodes[len(f.nodes)-1].end = int32(len(f.nodes))
+		}
+		i = j
+	}
+	if len(open) > 0 {
+		return nil, fmt.Errorf(`unexpected end of file, expecting "}"`)
+	}
+	return f, nil
+}
+
+// mapLike reports whether a block's body holds parameters rather than
+// directives (the same list crossplane keeps), so its entries may be any
+// string: hostnames, regexes, MIME types, addresses.
+func mapLike(name string) bool {
+	switch name {
+	case "map", "geo", "types", "split_clients", "charset_map", "match", "geoip2", "otel_exporter":
+		return true
+	}
+	return false
+}
+
+// validName reports whether s can be an nginx directive name. nginx itself
+// accepts any word and fails later with "unknown directive"; requiring the
+// shape every real directive has is what tells nginx config apart from
+// YAML, JSON or shell text that happens to lex.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens s for a message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
