@@ -43,3 +43,17 @@ fuzz-short:
 
 clean:
 	rm -rf bin dist
+
+# Container image, built without a container engine (hack/image, docs/image.md).
+# SOURCE_DATE_EPOCH fixes every time inside it, so equal sources give equal digests.
+IMAGE_REPOSITORY ?= ghcr.io/meshguard/meshguard
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# hack/image's own tests (reproducibility, contents, running as uid 65532) run with the other modules.
+TEST_MODULES += hack/image
+.PHONY: image
+
+## image: OCI layout (dist/oci) and docker tarballs of the static webhook for $(IMAGE_PLATFORMS); prints digests and sizes
+image:
+	cd hack/image && $(GO) run . -go '$(GO)' -src '$(CURDIR)' -out '$(CURDIR)/dist' -version '$(VERSION)' \
+	  -repository '$(IMAGE_REPOSITORY)' -platforms '$(IMAGE_PLATFORMS)' -source-date-epoch '$(SOURCE_DATE_EPOCH)'
