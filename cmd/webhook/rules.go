@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/mutate"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/validate"
 )
@@ -15,7 +16,10 @@ func rules(c cluster.Reader, m mesh.Options) (validating, mutating []policy.Rule
 		validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m},
 		validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m},
 	}
-	mutating = []policy.Rule{}
+	mutating = []policy.Rule{
+		mutate.NginxHTTP11{Namespaces: c, Mesh: m},
+		mutate.GCEMetadataAddress{},
+	}
 	return validating, mutating
 }
 
