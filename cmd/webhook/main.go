@@ -12,6 +12,7 @@ const usage = `meshguard admission webhook
 
 usage:
   webhook serve [flags]    run the admission server (webhook serve --help lists the flags)
+  webhook check -f PATH    run the rules offline on manifests (webhook check --help)
   webhook version          print the version and commit
 `
 
@@ -28,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "check":
+		return check(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
