@@ -34,6 +34,7 @@ type serveFlags struct {
 	allowExemptions, meshByDefault                              bool
 	systemNamespaces                                            string
 	budget, shutdownDelay                                       time.Duration
+	certs                                                       *certFlags
 }
 
 func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -54,6 +55,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.budget, "review-timeout", 2*time.Second, "time budget of one review; keep it below the webhook configuration's timeoutSeconds")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long readiness reports false before the server stops accepting connections")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity number (2 = more than debug)")
+	f.certs = addCertFlags(fs)
 	return fs, f
 }
 
@@ -97,7 +99,7 @@ func (f *serveFlags) options() (server.Options, error) {
 			m.SystemNamespaces = append(m.SystemNamespaces, ns)
 		}
 	}
-	return server.Options{
+	return f.certs.wire(server.Options{
 		Config: cfg, CertDir: f.certDir, Host: f.host, Port: f.port,
 		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr,
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
@@ -105,7 +107,7 @@ func (f *serveFlags) options() (server.Options, error) {
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
 		Rules: func(c cluster.Reader) ([]policy.Rule, []policy.Rule) { return rules(c, m) },
 		Log:   crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
-	}, nil
+	})
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -53,6 +55,12 @@ type Options struct {
 	ShutdownDelay time.Duration
 	Rules         RuleSet
 	Log           logr.Logger
+	// TLSOpts tune the webhook server's TLS; one that sets GetCertificate
+	// replaces controller-runtime's own watcher of CertDir (package certs).
+	TLSOpts []func(*tls.Config)
+	// Setup, when set, adds to the manager before it starts (package certs:
+	// certificate watcher, rotation, expiry metric, readiness checks).
+	Setup func(manager.Manager) error
 }
 
 // Run serves until ctx is cancelled, then drains: readiness turns false, the
@@ -62,7 +70,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:                 o.Log,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
-		WebhookServer:          webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir}),
+		WebhookServer:          webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.TLSOpts}),
 		Cache: cache.Options{
 			DefaultTransform:            cache.TransformStripManagedFields(),
 			ReaderFailOnMissingInformer: true,
@@ -70,6 +78,11 @@ func Run(ctx context.Context, o Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if o.Setup != nil {
+		if err := o.Setup(mgr); err != nil {
+			return fmt.Errorf("setting up the manager: %w", err)
+		}
 	}
 	m, err := policy.NewMetrics(metrics.Registry)
 	if err != nil {
