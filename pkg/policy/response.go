@@ -91,14 +91,39 @@ func (o *outcome) response(req *Request) (*admissionv1.AdmissionResponse, error)
 	if err != nil {
 		return nil, err
 	}
-	ops := append(o.patch, mutatedAnnotationOp(meta.Annotations, o.mutatedBy))
-	patch, err := json.Marshal(ops)
+	patch, err := marshalPatch(append(o.patch, mutatedAnnotationOp(meta.Annotations, o.mutatedBy)))
 	if err != nil {
 		return nil, err
 	}
 	pt := admissionv1.PatchTypeJSONPatch
 	resp.Patch, resp.PatchType = patch, &pt
 	return resp, nil
+}
+
+// wireOp is a JSON patch operation as sent; marshalling it directly avoids
+// jsonpatch.Operation's MarshalJSON, which encodes every operation twice.
+type wireOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+// wireRemove is an operation without a value (RFC 6902 remove).
+type wireRemove struct {
+	Op   string `json:"op"`
+	Path string `json:"path"`
+}
+
+func marshalPatch(ops []jsonpatch.Operation) ([]byte, error) {
+	wire := make([]any, len(ops))
+	for i, op := range ops {
+		if op.Operation == "remove" {
+			wire[i] = wireRemove{op.Operation, op.Path}
+		} else {
+			wire[i] = wireOp{op.Operation, op.Path, op.Value}
+		}
+	}
+	return json.Marshal(wire)
 }
 
 // mutatedAnnotationOp records the mutating rules on the object, merged with any
