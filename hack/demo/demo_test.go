@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoOnce runs `make demo ONCE=1`'s code: every outcome must be the
+// expected one and the printout must show the key lines.
+func TestDemoOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, options{Repo: "../..", Once: true, Out: &out})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, want := range []string{
+		`DENIED        Ingress my-app`,
+		`[ingress-in-mesh] Ingress "my-app" is not allowed in namespace "my-app"`,
+		`MUTATED       ConfigMap my-nginx-conf`,
+		`+        proxy_http_version 1.1;`,
+		`MUTATED       ServiceEntry external-google-api`,
+		`+- 169.254.169.254`,
+		`ALLOWED       Gateway my-gateway`,
+		`WOULD DENY    Ingress my-app`,
+		`WOULD CHANGE  ConfigMap my-nginx-conf`,
+		`(audit) would deny:`,
+		`audit mode: 10 objects applied, 0 denied or changed`,
+		`demo: 20 outcomes as expected`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
