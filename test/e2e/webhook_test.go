@@ -41,6 +41,7 @@ func TestIngressInMeshDenied(t *testing.T) {
 	wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
 		Kubeconfig: cp.Kubeconfig,
 		Mode:       "enforce",
+		ExtraArgs:  []string{"--shutdown-delay=0s"},
 	})
 	harness.RegisterWebhooks(t, cp.Client, wh, admissionregistrationv1.Fail)
 	ns := createMeshedNamespace(t, cp.Client, "ingress")

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ type WebhookOptions struct {
 	Mode string
 	// RuleModes overrides the mode per rule name: "enforce", "audit" or "off".
 	RuleModes map[string]string
+	// ExtraArgs are appended to the command line, e.g. "--shutdown-delay=0s"
+	// so that Stop returns at once.
+	ExtraArgs []string
 }
 
 // Webhook is a running webhook process.
@@ -49,6 +53,9 @@ type Webhook struct {
 	CABundle []byte
 	// LogPath is the file receiving the process's stdout and stderr.
 	LogPath string
+
+	proc     *process
+	stopOnce sync.Once
 }
 
 // URL returns the HTTPS URL of path on the webhook, e.g. URL("/validate").
@@ -120,6 +127,7 @@ func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 	for _, rule := range slices.Sorted(maps.Keys(opts.RuleModes)) {
 		args = append(args, "--rule-mode", rule+"="+opts.RuleModes[rule])
 	}
+	args = append(args, opts.ExtraArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -127,8 +135,9 @@ func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 		t.Fatalf("start webhook: %v", err)
 	}
 	proc := watch(cmd)
+	w.proc = proc
 	t.Cleanup(func() {
-		stopProcess(t, proc)
+		w.Stop(t)
 		logFile.Close()
 		if t.Failed() {
 			dumpLog(t, w.LogPath)
@@ -139,6 +148,14 @@ func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 		t.Fatalf("webhook not ready: %v (log: %s)", err, w.LogPath)
 	}
 	return w
+}
+
+// Stop stops the webhook process (SIGTERM, then a kill after stopTimeout)
+// and waits for it to exit, so that the API server's calls fail as they
+// would during an outage. Later calls, and the test's cleanup, do nothing.
+func (w *Webhook) Stop(t testing.TB) {
+	t.Helper()
+	w.stopOnce.Do(func() { stopProcess(t, w.proc) })
 }
 
 // waitReady polls until /readyz answers 200 and the webhook port completes a

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/test/e2e/harness"
+)
+
+// warnings records the warnings (HTTP 299 Warning headers) the API server
+// returns to one client, which is where admission webhook warnings reach
+// kubectl and every other client-go user.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *warnings) HandleWarningHeader(code int, _ string, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+// take returns the warnings received since the last take and forgets them.
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.list
+	w.list = nil
+	return out
+}
+
+// warningClient returns a client on cfg whose warnings are recorded.
+func warningClient(t *testing.T, cfg *rest.Config) (client.Client, *warnings) {
+	t.Helper()
+	rec := &warnings{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = rec
+	cfg.WarningHandlerWithContext = nil
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return c, rec
+}
+
+// containing returns the warnings that contain every one of parts.
+func containing(list []string, parts ...string) []string {
+	var out []string
+	for _, w := range list {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(w, p) }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// storyPath is the path of a manifest of examples/story.
+func storyPath(t *testing.T, name string) string {
+	t.Helper()
+	return filepath.Join(harness.RepoRoot(t), "examples", "story", name)
+}
+
+// readStory decodes a manifest of examples/story into obj and moves it to
+// namespace ns.
+func readStory(t *testing.T, name, ns string, obj client.Object) {
+	t.Helper()
+	data, err := os.ReadFile(storyPath(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, obj); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	obj.SetNamespace(ns)
+}
+
+// storyIngress is examples/story/ingress.yaml (class gce, global static IP
+// gad-my-app) in namespace ns.
+func storyIngress(t *testing.T, ns string) *networkingv1.Ingress {
+	t.Helper()
+	ing := &networkingv1.Ingress{}
+	readStory(t, "ingress.yaml", ns, ing)
+	return ing
+}
+
+// storyConfigMap is examples/story/nginx-configmap.yaml in namespace ns.
+func storyConfigMap(t *testing.T, ns string) *corev1.ConfigMap {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	readStory(t, "nginx-configmap.yaml", ns, cm)
+	return cm
+}
+
+// storyServiceEntry is examples/story/serviceentry.yaml (v1alpha3, with the
+// metadata IP among the hosts) in namespace ns, rewritten to version.
+func storyServiceEntry(t *testing.T, ns, version string) *unstructured.Unstructured {
+	t.Helper()
+	se := &unstructured.Unstructured{}
+	readStory(t, "serviceentry.yaml", ns, se)
+	se.SetAPIVersion("networking.istio.io/" + version)
+	return se
+}
+
+// fixedConfigMapValue returns the value of key in the ConfigMap that
+// `webhook check --fix` writes for the story's nginx ConfigMap in a meshed
+// namespace: the source-side counterpart of the webhook's mutation.
+func fixedConfigMapValue(t *testing.T, bin, key string) string {
+	t.Helper()
+	src, err := os.ReadFile(storyPath(t, "nginx-configmap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(t.TempDir(), "nginx-configmap.yaml")
+	if err := os.WriteFile(in, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "check", "-f", in, "--mesh-namespace", "my-app", "--fix").Output()
+	if err != nil {
+		t.Fatalf("webhook check --fix: %v\n%s", err, out)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := yaml.Unmarshal(out, cm); err != nil {
+		t.Fatalf("webhook check --fix output: %v\n%s", err, out)
+	}
+	return cm.Data[key]
+}
+
+// createNamespace creates a namespace with the given labels and returns its
+// generated name.
+func createNamespace(t *testing.T, c client.Client, prefix string, labels map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-", Labels: labels}}
+	if err := c.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return ns.Name
+}
