@@ -35,6 +35,7 @@ type serveFlags struct {
 	systemNamespaces                                            string
 	budget, shutdownDelay                                       time.Duration
 	certs                                                       *certFlags
+	audit                                                       *auditFlags
 }
 
 func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -56,6 +57,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long readiness reports false before the server stops accepting connections")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity number (2 = more than debug)")
 	f.certs = addCertFlags(fs)
+	f.audit = addAuditFlags(fs)
 	return fs, f
 }
 
@@ -99,7 +101,7 @@ func (f *serveFlags) options() (server.Options, error) {
 			m.SystemNamespaces = append(m.SystemNamespaces, ns)
 		}
 	}
-	return f.certs.wire(server.Options{
+	o, err := f.certs.wire(server.Options{
 		Config: cfg, CertDir: f.certDir, Host: f.host, Port: f.port,
 		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr,
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
@@ -108,6 +110,10 @@ func (f *serveFlags) options() (server.Options, error) {
 		Rules: func(c cluster.Reader) ([]policy.Rule, []policy.Rule) { return rules(c, m) },
 		Log:   crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
 	})
+	if err != nil {
+		return o, err
+	}
+	return f.audit.wire(o, m)
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -53,20 +53,7 @@ func Run(ctx context.Context, files []*File, o Options) *Report {
 	if o.DefaultNamespace == "" {
 		o.DefaultNamespace = "default"
 	}
-	r := &runner{opts: o}
-	validating, mutating := o.Rules(offlineCluster(files, o.Namespaces))
-	modes := policy.Modes{Default: policy.Enforce, PerRule: map[string]policy.Mode{}}
-	for _, id := range o.Off {
-		modes.PerRule[id] = policy.Off
-	}
-	engine := func(rules []policy.Rule) *policy.Engine {
-		wrapped := make([]policy.Rule, len(rules))
-		for i, rule := range rules {
-			wrapped[i] = recordingRule{rule}
-		}
-		return policy.NewEngine(policy.Config{Rules: wrapped, Modes: modes, AllowExemptions: o.AllowExemptions, Log: logr.Discard()})
-	}
-	r.validating, r.mutating = engine(validating), engine(mutating)
+	r := newRunner(offlineCluster(files, o.Namespaces), o)
 
 	var objects []*Object
 	for _, f := range files {
@@ -90,6 +77,26 @@ func Run(ctx context.Context, files []*File, o Options) *Report {
 		}
 	}
 	return &Report{Files: files}
+}
+
+// newRunner builds the rules of o on c and wraps them in the two engines,
+// mutating and validating, every review goes through.
+func newRunner(c cluster.Reader, o Options) *runner {
+	r := &runner{opts: o}
+	validating, mutating := o.Rules(c)
+	modes := policy.Modes{Default: policy.Enforce, PerRule: map[string]policy.Mode{}}
+	for _, id := range o.Off {
+		modes.PerRule[id] = policy.Off
+	}
+	engine := func(rules []policy.Rule) *policy.Engine {
+		wrapped := make([]policy.Rule, len(rules))
+		for i, rule := range rules {
+			wrapped[i] = recordingRule{rule}
+		}
+		return policy.NewEngine(policy.Config{Rules: wrapped, Modes: modes, AllowExemptions: o.AllowExemptions, Log: logr.Discard()})
+	}
+	r.validating, r.mutating = engine(validating), engine(mutating)
+	return r
 }
 
 // parallel calls fn for 0..n-1 on up to workers goroutines (GOMAXPROCS when 0).

@@ -59,20 +59,33 @@ type Options struct {
 	// replaces controller-runtime's own watcher of CertDir (package certs).
 	TLSOpts []func(*tls.Config)
 	// Setup, when set, adds to the manager before it starts (package certs:
-	// certificate watcher, rotation, expiry metric, readiness checks).
+	// certificate watcher, rotation, expiry metric, readiness checks; package
+	// audit: the background audit).
 	Setup func(manager.Manager) error
+	// LeaderElection elects one replica, through the Lease LeaderElectionID
+	// in LeaderElectionNamespace, to run the runnables that ask for it (the
+	// background audit); every replica serves reviews either way.
+	LeaderElection          bool
+	LeaderElectionID        string
+	LeaderElectionNamespace string
 }
 
 // Run serves until ctx is cancelled, then drains: readiness turns false, the
 // shutdown delay passes, and in-flight reviews finish with real decisions.
 func Run(ctx context.Context, o Options) error {
 	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
-		Logger:                 o.Log,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress: o.ProbeAddr,
-		WebhookServer:          webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.TLSOpts}),
+		Logger:                  o.Log,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        o.LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// The process exits when the manager stops, so the lease can be
+		// handed over at once instead of after it expires.
+		LeaderElectionReleaseOnCancel: true,
+		WebhookServer:                 webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.TLSOpts}),
 		Cache: cache.Options{
-			DefaultTransform:            cache.TransformStripManagedFields(),
+			DefaultTransform:            trimMetadata,
 			ReaderFailOnMissingInformer: true,
 		},
 	})
@@ -126,6 +139,26 @@ func watch(ctx context.Context, c cache.Cache) error {
 		}
 	}
 	return nil
+}
+
+// lastApplied is kubectl's copy of the whole applied object: no rule reads
+// it from the cache, and on a ConfigMap cached as metadata it would cost as
+// much memory as the data the metadata-only watch avoids holding.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimMetadata drops what no reader of the cache needs before an object is
+// stored: managedFields and kubectl's last-applied copy.
+func trimMetadata(obj any) (any, error) {
+	obj, err := cache.TransformStripManagedFields()(obj)
+	if m, ok := obj.(metav1.Object); ok && err == nil {
+		if a := m.GetAnnotations(); a != nil {
+			if _, ok := a[lastApplied]; ok {
+				delete(a, lastApplied)
+				m.SetAnnotations(a)
+			}
+		}
+	}
+	return obj, err
 }
 
 // syncGate keeps readiness false until the cache has synced, so a new replica

@@ -76,7 +76,7 @@ func TestCertificateModes(t *testing.T) {
 					return m.args(t)["--cert-mode"][0] == "external" && v.Secret != nil && v.Secret.SecretName == fullname+"-serving-cert"
 				},
 				"no self-mode Secret or RBAC": func(m *manifests) bool {
-					return len(m.Secrets) == 0 && len(m.Roles) == 0 && clusterRole(m.ClusterRoles, fullname+"-certs") == nil
+					return len(m.Secrets) == 0 && role(m.Roles, fullname+"-certs") == nil && clusterRole(m.ClusterRoles, fullname+"-certs") == nil
 				},
 			},
 		},
@@ -108,7 +108,7 @@ func TestCertificateModes(t *testing.T) {
 						deref(v.Secret.DefaultMode) == 0o440
 				},
 				"nothing to generate or inject": func(m *manifests) bool {
-					return len(m.Secrets) == 0 && len(m.Roles) == 0 && len(m.Custom) == 0 && m.Validating.Annotations == nil
+					return len(m.Secrets) == 0 && role(m.Roles, fullname+"-certs") == nil && len(m.Custom) == 0 && m.Validating.Annotations == nil
 				},
 			},
 		},

@@ -39,6 +39,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-tls" (include "meshguard.fullname" .) }}
 {{- end }}
 
+{{/* Lease of the leader election: one replica runs the background audit. */}}
+{{- define "meshguard.leaseName" -}}
+{{- printf "%s-audit" (include "meshguard.fullname" .) }}
+{{- end }}
+
+{{/* Non-empty when the background audit runs (audit.interval is not zero). */}}
+{{- define "meshguard.auditEnabled" -}}
+{{- if not (regexMatch "^0+([.]0+)?(ns|us|µs|ms|s|m|h)?$" (toString .Values.audit.interval)) }}true{{ end }}
+{{- end }}
+
 {{/* Secret mounted as the certificate directory in the cert-manager and provided modes. */}}
 {{- define "meshguard.servingSecret" -}}
 {{- if eq .Values.certificates.mode "provided" }}

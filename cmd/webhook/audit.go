@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshguard/meshguard/certs"
+	"github.com/meshguard/meshguard/pkg/audit"
+	offline "github.com/meshguard/meshguard/pkg/check"
+	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/server"
+)
+
+// auditFlags are the flags of the background audit and of the leader
+// election that keeps replicas from repeating it.
+type auditFlags struct {
+	interval                  time.Duration
+	leaderElect               bool
+	leaseName, leaseNamespace string
+}
+
+func addAuditFlags(fs *flag.FlagSet) *auditFlags {
+	a := &auditFlags{}
+	fs.DurationVar(&a.interval, "audit-interval", time.Hour, "background audit of existing Ingresses, nginx ConfigMaps and ServiceEntries: period of the full re-evaluation on top of change events (0 turns the audit off); findings at GET /report on the metrics address")
+	fs.BoolVar(&a.leaderElect, "leader-elect", false, "elect one replica to run the background audit (every replica serves reviews); off, this replica audits")
+	fs.StringVar(&a.leaseName, "leader-election-id", "meshguard-audit", "name of the Lease used for leader election")
+	fs.StringVar(&a.leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, then the pod's own namespace)")
+	return a
+}
+
+// wire adds leader election and the audit to the server's options; m is the
+// mesh predicate the rules were given.
+func (a *auditFlags) wire(o server.Options, m mesh.Options) (server.Options, error) {
+	if a.interval < 0 {
+		return o, errors.New("--audit-interval must not be negative (0 turns the audit off)")
+	}
+	o.LeaderElection, o.LeaderElectionID = a.leaderElect, a.leaseName
+	o.LeaderElectionNamespace = a.leaseNamespace
+	if a.leaderElect && o.LeaderElectionNamespace == "" {
+		o.LeaderElectionNamespace = certs.DefaultNamespace()
+	}
+	if a.interval == 0 {
+		return o, nil
+	}
+	prev := o.Setup
+	o.Setup = func(mgr manager.Manager) error {
+		if prev != nil {
+			if err := prev(mgr); err != nil {
+				return err
+			}
+		}
+		return audit.Setup(mgr, audit.Options{
+			Interval: a.interval, Rules: offline.RuleSet(o.Rules), Modes: o.Modes, AllowExemptions: o.AllowExemptions,
+			Mesh: m, Registry: metrics.Registry, Log: o.Log.WithName("audit"),
+		})
+	}
+	return o, nil
+}

@@ -1,0 +1,126 @@
+// Package audit evaluates what already exists in the cluster with the
+// webhook's own rules, so teams see what enforce mode would deny or change
+// before they turn it on. Ingresses, nginx ConfigMaps in mesh namespaces and
+// ServiceEntries are evaluated at start-up, whenever they or a namespace's
+// labels change, and on a full pass every Interval. Findings are exported as
+// the meshguard_violations{rule,namespace} gauge, a log line per new finding,
+// and GET /report on the metrics server.
+//
+// Memory: Ingresses are already cached for the rules; ConfigMaps and
+// ServiceEntries are cached as metadata only (name, namespace, labels and
+// annotations, without managedFields), and a ConfigMap's data is read from
+// the API server only while it is evaluated, and only in a mesh namespace.
+// What the audit itself keeps is its findings: O(objects with findings).
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/pkg/check"
+	"github.com/meshguard/meshguard/pkg/cluster"
+	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/policy"
+)
+
+// ReportPath is where the metrics server answers with the findings.
+const ReportPath = "/report"
+
+// Options configure the audit.
+type Options struct {
+	// Interval is the period of the full re-evaluation that backs up the
+	// events; it must be positive (the caller skips Setup to turn the audit off).
+	Interval time.Duration
+	// Rules are the server's rules; the audit builds them on its own reader.
+	Rules check.RuleSet
+	// Modes decide which rules run: a rule that is off is not audited,
+	// every other rule is evaluated as enforce mode would evaluate it.
+	Modes           policy.Modes
+	AllowExemptions bool
+	// Mesh is the server's mesh predicate, deciding which ConfigMaps are read.
+	Mesh mesh.Options
+	// Registry receives the gauge (controller-runtime's metrics.Registry).
+	Registry prometheus.Registerer
+	Log      logr.Logger
+	// Workers evaluate objects in parallel (2 when 0).
+	Workers int
+}
+
+// Setup adds the audit to mgr before it starts: it registers the informers
+// the audit reads, the gauge and GET /report, and a leader-elected runnable
+// that does the work, so replicas do not repeat it.
+func Setup(mgr manager.Manager, o Options) error {
+	if o.Interval <= 0 {
+		return errors.New("the audit interval must be positive")
+	}
+	gauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "meshguard_violations",
+		Help: "Existing objects that enforce mode would deny or change, per rule and namespace (background audit; set by the leader only).",
+	}, []string{"rule", "namespace"})
+	if err := o.Registry.Register(gauge); err != nil {
+		return fmt.Errorf("registering the audit gauge: %w", err)
+	}
+	seGVK, err := serviceEntryVersion(mgr.GetRESTMapper())
+	if err != nil {
+		return err
+	}
+	if seGVK.Empty() {
+		o.Log.Info("the cluster serves no networking.istio.io ServiceEntry (Istio CRDs not installed): ServiceEntries are not audited until the server restarts")
+	}
+	a := newAuditor(mgr.GetCache(), mgr.GetAPIReader(), seGVK, gauge, o)
+	// Registered now, before the cache starts, so readiness waits for them
+	// and the audit never lists from an informer that is still filling.
+	for _, obj := range a.watched() {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+			return fmt.Errorf("watching %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+		}
+	}
+	if err := mgr.AddMetricsServerExtraHandler(ReportPath, a.store); err != nil {
+		return fmt.Errorf("serving %s: %w", ReportPath, err)
+	}
+	return mgr.Add(a)
+}
+
+// serviceEntryVersion returns the ServiceEntry version the cluster prefers,
+// or an empty kind when the CRD is not installed.
+func serviceEntryVersion(m meta.RESTMapper) (schema.GroupVersionKind, error) {
+	// Istio's CRDs may be missing from the cluster: that is an answer, not an error.
+	mapping, err := m.RESTMapping(schema.GroupKind{Group: "networking.istio.io", Kind: "ServiceEntry"})
+	if meta.IsNoMatchError(err) {
+		return schema.GroupVersionKind{}, nil
+	}
+	if err != nil {
+		return schema.GroupVersionKind{}, fmt.Errorf("looking up ServiceEntry: %w", err)
+	}
+	return mapping.GroupVersionKind, nil
+}
+
+// metadataOf is a metadata-only object of the kind, which makes the cache
+// keep a metadata informer for it.
+func metadataOf(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	return m
+}
+
+// newReviewer builds the rules on a reader over the cache and the API, as
+// the server does, and runs them as enforce mode would.
+func newReviewer(c cluster.Reader, o Options) *check.Reviewer {
+	var off []string
+	validating, mutating := o.Rules(c)
+	for _, r := range append(validating, mutating...) {
+		if o.Modes.For(r.ID()) == policy.Off {
+			off = append(off, r.ID())
+		}
+	}
+	return check.NewReviewer(c, check.Options{Rules: o.Rules, Off: off, AllowExemptions: o.AllowExemptions})
+}

@@ -1,0 +1,255 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/meshguard/meshguard/pkg/cluster"
+	"github.com/meshguard/meshguard/pkg/mutate"
+	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/validate"
+)
+
+// settle bounds how long the audit may take to notice a change.
+const settle = 20 * time.Second
+
+func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
+	t.Helper()
+	assets := kubebuilderAssets()
+	if assets == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no kube-apiserver in CI: run `bash hack/tools/build.sh` and export KUBEBUILDER_ASSETS")
+		}
+		t.Skip("\n!!! SKIPPED: no kube-apiserver, the audit is NOT tested against an API server." +
+			"\n!!! Run `eval \"$(bash hack/tools/build.sh)\"` and test again.")
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 90 * time.Second}
+	cfg, err := env.Start()
+	if err != nil {
+		_ = env.Stop()
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+// kubebuilderAssets is $KUBEBUILDER_ASSETS, else the newest envtest
+// directory hack/tools/build.sh left in its cache, else "".
+func kubebuilderAssets() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(cache, "meshguard", "bin", "envtest-*", "kube-apiserver"))
+	if len(dirs) == 0 {
+		return ""
+	}
+	slices.Sort(dirs)
+	return filepath.Dir(dirs[len(dirs)-1])
+}
+
+// startAudit runs a manager with only the audit and returns the address of
+// its metrics server.
+func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *prometheus.Registry) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	log := zap.New(zap.WriteTo(io.Discard))
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Logger: log, Metrics: metricsserver.Options{BindAddress: addr},
+		LeaderElection: leaderElection, LeaderElectionID: "meshguard-audit", LeaderElectionNamespace: "default",
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	err = Setup(mgr, Options{
+		Interval: time.Hour, Registry: reg, Log: log, AllowExemptions: true,
+		Modes: policy.Modes{Default: policy.Audit},
+		Rules: func(c cluster.Reader) ([]policy.Rule, []policy.Rule) {
+			return []policy.Rule{validate.IngressInMesh{Namespaces: c, Classes: c}},
+				[]policy.Rule{mutate.NginxHTTP11{Namespaces: c}, mutate.GCEMetadataAddress{}}
+		},
+	})
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return addr, reg
+}
+
+func report(addr string) (Report, error) {
+	resp, err := http.Get("http://" + addr + ReportPath)
+	if err != nil {
+		return Report{}, err
+	}
+	defer resp.Body.Close()
+	var r Report
+	return r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+// waitReport polls /report until want accepts the set of "rule kind ns/name" lines.
+func waitReport(t *testing.T, addr, what string, want func(map[string]bool) bool) Report {
+	t.Helper()
+	deadline := time.Now().Add(settle)
+	var last Report
+	for time.Now().Before(deadline) {
+		r, err := report(addr)
+		if err == nil {
+			last = r
+			got := map[string]bool{}
+			for _, f := range r.Findings {
+				got[fmt.Sprintf("%s %s %s/%s", f.Rule, f.Kind, f.Namespace, f.Name)] = true
+			}
+			if r.Auditing && want(got) {
+				return r
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s; last report: %+v", what, settle, last)
+	return last
+}
+
+func TestAuditAgainstAPIServer(t *testing.T) {
+	cfg, c := startAPIServer(t)
+	ctx := context.Background()
+	mustCreate := func(objs ...client.Object) {
+		t.Helper()
+		for _, o := range objs {
+			if err := c.Create(ctx, o); err != nil {
+				t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+			}
+		}
+	}
+	meshed := map[string]string{"istio-injection": "enabled"}
+	mustCreate(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: meshed}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "later"}},
+		ingress("app", "gce", nil),
+		ingress("app", "exempt", map[string]string{policy.ExemptAnnotation: "ingress-in-mesh", policy.ExemptReasonAnnotation: "migrating next week"}),
+		ingress("later", "gce", nil),
+		nginxConfigMap("app", "nginx"),
+		nginxConfigMap("later", "nginx"),
+	)
+	if _, err := serviceEntryVersion(mustMapper(t, cfg)); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("without istio, leader-elected", func(t *testing.T) {
+		addr, _ := startAudit(t, cfg, true)
+		waitReport(t, addr, "existing objects reported", func(got map[string]bool) bool {
+			return len(got) == 2 && got["ingress-in-mesh Ingress app/gce"] && got["nginx-http11 ConfigMap app/nginx"]
+		})
+	})
+
+	installServiceEntryCRD(t, c)
+	se := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+		"metadata": map[string]any{"name": "metadata", "namespace": "later"},
+		"spec":     map[string]any{"hosts": []any{"metadata.google.internal"}, "resolution": "DNS"},
+	}}
+	mustCreate(se)
+	addr, reg := startAudit(t, cfg, false)
+	r := waitReport(t, addr, "existing objects reported", func(got map[string]bool) bool {
+		return len(got) == 3 && got["ingress-in-mesh Ingress app/gce"] && got["nginx-http11 ConfigMap app/nginx"] &&
+			got["gce-metadata-address ServiceEntry later/metadata"]
+	})
+	since := sinceOf(r, "nginx-http11", "app", "nginx")
+	if v := violations(t, reg); v["ingress-in-mesh/app"] != 1 || v["nginx-http11/app"] != 1 {
+		t.Errorf("gauge = %v, want one object per rule in namespace app", v)
+	}
+
+	// Fixing the Ingress (an Istio class) clears its finding.
+	var ing networkingv1.Ingress
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "app", Name: "gce"}, &ing); err != nil {
+		t.Fatal(err)
+	}
+	ing.Annotations["kubernetes.io/ingress.class"] = "istio"
+	if err := c.Update(ctx, &ing); err != nil {
+		t.Fatal(err)
+	}
+	waitReport(t, addr, "fixed Ingress cleared", func(got map[string]bool) bool {
+		return !got["ingress-in-mesh Ingress app/gce"]
+	})
+	// Labelling a namespace into the mesh brings in what it holds.
+	var ns corev1.Namespace
+	if err := c.Get(ctx, client.ObjectKey{Name: "later"}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels = meshed
+	if err := c.Update(ctx, &ns); err != nil {
+		t.Fatal(err)
+	}
+	r = waitReport(t, addr, "namespace joining the mesh reported", func(got map[string]bool) bool {
+		return got["ingress-in-mesh Ingress later/gce"] && got["nginx-http11 ConfigMap later/nginx"]
+	})
+	if got := sinceOf(r, "nginx-http11", "app", "nginx"); !got.Equal(since) {
+		t.Errorf("since moved on a finding that did not change: %v, was %v", got, since)
+	}
+	// Deleting an object clears it too, and the gauge with it.
+	if err := c.Delete(ctx, nginxConfigMap("app", "nginx")); err != nil {
+		t.Fatal(err)
+	}
+	waitReport(t, addr, "deleted ConfigMap cleared", func(got map[string]bool) bool {
+		return !got["nginx-http11 ConfigMap app/nginx"]
+	})
+	if v := violations(t, reg); len(v) != 3 || v["ingress-in-mesh/later"] != 1 || v["nginx-http11/later"] != 1 {
+		t.Errorf("gauge = %v, want only namespace later's series", v)
+	}
+}
+
+func sinceOf(r Report, rule, ns, name string) time.Time {
+	for _, f := range r.Findings {
+		if f.Rule == rule && f.Namespace == ns && f.Name == name {
+			return f.Since
+		}
+	}
+	return time.Time{}
+}
