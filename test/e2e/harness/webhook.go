@@ -40,6 +40,17 @@ type WebhookOptions struct {
 	// ExtraArgs are appended to the command line, e.g. "--shutdown-delay=0s"
 	// so that Stop returns at once.
 	ExtraArgs []string
+	// SelfManagedCert leaves --cert-dir empty for the webhook to fill
+	// (--cert-mode=self, whose flags the test passes in ExtraArgs) instead
+	// of writing the harness's serving certificate into it. Readiness is
+	// then /readyz alone, which in that mode waits for the certificate and
+	// the injected CA; Webhook.CABundle stays nil.
+	SelfManagedCert bool
+	// BeforeReady, if set, runs once the process has started and w.Port is
+	// known, before the wait for readiness: e.g. to create the webhook
+	// configurations that a self-managed certificate's CA is injected into,
+	// which readiness waits for.
+	BeforeReady func(w *Webhook)
 }
 
 // Webhook is a running webhook process.
@@ -90,6 +101,8 @@ func BuildWebhook(t testing.TB) string {
 // StartWebhook runs bin with a fresh serving certificate on free loopback
 // ports, waits until /readyz answers 200 and the HTTPS port accepts TLS, and
 // stops the process when the test ends. Its log is printed if the test fails.
+// With opts.SelfManagedCert the certificate directory starts empty and
+// readiness is /readyz alone.
 func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 	t.Helper()
 	dir := t.TempDir()
@@ -97,9 +110,12 @@ func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 	if err := os.Mkdir(certDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := WriteServingCert(certDir)
-	if err != nil {
-		t.Fatalf("serving certificate: %v", err)
+	var caPEM []byte
+	if !opts.SelfManagedCert {
+		var err error
+		if caPEM, err = WriteServingCert(certDir); err != nil {
+			t.Fatalf("serving certificate: %v", err)
+		}
 	}
 	ports := freePorts(t, 3)
 	w := &Webhook{
@@ -144,6 +160,9 @@ func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 		}
 	})
 	t.Logf("webhook %v", args)
+	if opts.BeforeReady != nil {
+		opts.BeforeReady(w)
+	}
 	if err := waitReady(w, caPEM, proc); err != nil {
 		t.Fatalf("webhook not ready: %v (log: %s)", err, w.LogPath)
 	}
@@ -159,13 +178,17 @@ func (w *Webhook) Stop(t testing.TB) {
 }
 
 // waitReady polls until /readyz answers 200 and the webhook port completes a
-// TLS handshake with the test CA, or the process exits, or readyTimeout.
+// TLS handshake with the test CA (skipped when caPEM is nil: the webhook
+// manages its own certificate), or the process exits, or readyTimeout.
 func waitReady(w *Webhook, caPEM []byte, proc *process) error {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	dialer := &tls.Dialer{
-		NetDialer: &net.Dialer{Timeout: time.Second},
-		Config:    &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
+	var dialer *tls.Dialer
+	if caPEM != nil {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(caPEM)
+		dialer = &tls.Dialer{
+			NetDialer: &net.Dialer{Timeout: time.Second},
+			Config:    &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
+		}
 	}
 	httpClient := &http.Client{Timeout: time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
@@ -188,7 +211,8 @@ func waitReady(w *Webhook, caPEM []byte, proc *process) error {
 	}
 }
 
-// probe returns nil when both the health endpoint and the TLS port are up.
+// probe returns nil when both the health endpoint and the TLS port are up;
+// a nil d skips the TLS port.
 func probe(ctx context.Context, c *http.Client, d *tls.Dialer, w *Webhook) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.HealthAddr+"/readyz", nil)
 	if err != nil {
@@ -201,6 +225,9 @@ func probe(ctx context.Context, c *http.Client, d *tls.Dialer, w *Webhook) error
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("/readyz: %s", resp.Status)
+	}
+	if d == nil {
+		return nil
 	}
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)))
 	if err != nil {
