@@ -15,14 +15,14 @@ all: lint build test
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/webhook ./cmd/webhook
 
-## test: everything CI runs — lint, unit tests, real nginx, Istio validation, e2e on a real API server, short fuzzing
-test: lint unit test-modules fuzz-short
+## test: everything CI runs — lint, unit tests, real nginx, Istio validation, e2e on a real API server, short fuzzing, benchmarks once
+test: lint unit test-modules fuzz-short bench-smoke
 
 ## lint: gofmt and go vet over every module
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@for m in $(TEST_MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(TEST_MODULES) bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/webhook
 
 ## tools: kube-apiserver, etcd and helm built from the Go module proxy into the cache (cold ≈ 10-15 min)
@@ -68,3 +68,26 @@ TEST_MODULES += hack/demo
 image:
 	cd hack/image && $(GO) run . -go '$(GO)' -src '$(CURDIR)' -out '$(CURDIR)/dist' -version '$(VERSION)' \
 	  -repository '$(IMAGE_REPOSITORY)' -platforms '$(IMAGE_PLATFORMS)' -source-date-epoch '$(SOURCE_DATE_EPOCH)'
+
+# Performance comparison (docs/performance.md): the separate bench/ module holds
+# the OPA, CEL (ValidatingAdmissionPolicy) and stock controller-runtime variants
+# and the loopback load generator, so their dependencies stay out of go.mod.
+BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+BENCH_COUNT ?= 5
+BENCH_OUT ?= bench/out
+.PHONY: bench
+.PHONY: bench-smoke
+
+## bench: -count $(BENCH_COUNT) benchmarks (bench/ and in-module) through benchstat, then the load generator
+bench:
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; cd bench && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) . | tee $(CURDIR)/$(BENCH_OUT)/bench.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/validate ./pkg/mutate ./pkg/nginx | tee $(BENCH_OUT)/inmodule.txt
+	$(BENCHSTAT) $(BENCH_OUT)/bench.txt
+	$(BENCHSTAT) $(BENCH_OUT)/inmodule.txt
+	set -o pipefail; cd bench && $(GO) run ./cmd/load -root .. -clients 8 -duration 10s -rate 1000 -rate-duration 10s | tee $(CURDIR)/$(BENCH_OUT)/load.txt
+
+## bench-smoke: every benchmark 100 times and the load generator for ~3 s, so none can rot; asserts no timings
+bench-smoke:
+	cd bench && $(GO) test -count=1 -run '^$$' -bench . -benchtime=100x . && $(GO) test -count=1 ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=100x ./pkg/validate ./pkg/mutate ./pkg/nginx
