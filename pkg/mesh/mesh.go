@@ -12,6 +12,9 @@ const (
 	InjectionEnabled = "enabled"
 	DataplaneAmbient = "ambient"
 	byDefaultReason  = "every unlabelled namespace is meshed on this cluster (--mesh-by-default)"
+	// The common reasons are constants so checking a namespace allocates nothing.
+	injectionEnabledReason = InjectionLabel + "=" + InjectionEnabled
+	ambientReason          = DataplaneLabel + "=" + DataplaneAmbient
 )
 
 // Options tunes the predicate for installs that differ from Istio's defaults.
@@ -40,11 +43,11 @@ type Status struct {
 // it is meshed whatever istio-injection says.
 func Check(name string, labels map[string]string, o Options) Status {
 	if labels[DataplaneLabel] == DataplaneAmbient {
-		return Status{true, DataplaneLabel + "=" + DataplaneAmbient}
+		return Status{true, ambientReason}
 	}
 	if v, ok := labels[InjectionLabel]; ok {
 		if v == InjectionEnabled {
-			return Status{true, InjectionLabel + "=" + v}
+			return Status{true, injectionEnabledReason}
 		}
 		return Status{false, InjectionLabel + "=" + v}
 	}

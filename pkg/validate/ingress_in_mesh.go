@@ -24,9 +24,15 @@ type IngressInMesh struct {
 	Mesh       mesh.Options
 }
 
-// ingressDoc is the part of an Ingress this rule reads; spec stays raw so an
-// update can be compared without decoding everything.
+// ingressDoc is the part of an Ingress this rule reads.
 type ingressDoc struct {
+	policy.ObjectHead
+	Spec ingressSpec `json:"spec"`
+}
+
+// rawSpecDoc keeps spec raw, so an UPDATE can be compared without decoding
+// everything; CREATE, the common case, never needs it.
+type rawSpecDoc struct {
 	policy.ObjectHead
 	Spec json.RawMessage `json:"spec"`
 }
@@ -53,11 +59,7 @@ func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy
 	if err != nil || !status.Meshed {
 		return nil, err
 	}
-	var spec ingressSpec
-	if err := decodeSpec(ing.Spec, &spec); err != nil {
-		return nil, err
-	}
-	by, err := classResolver{r.Classes}.resolve(ctx, ing.Metadata.Annotations, spec.IngressClassName)
+	by, err := classResolver{r.Classes}.resolve(ctx, ing.Metadata.Annotations, ing.Spec.IngressClassName)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +70,7 @@ func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy
 			name, req.Namespace, by.desc))}, nil
 	}
 	if req.Operation == admissionv1.Update {
-		same, err := metadataOnlyUpdate(req, &ing, &spec)
+		same, err := metadataOnlyUpdate(req)
 		if err != nil {
 			return nil, err
 		}
@@ -90,12 +92,18 @@ func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy
 // metadataOnlyUpdate reports an UPDATE that changes neither spec nor the
 // effective class: controllers keep maintaining annotations and finalizers on
 // Ingresses that predate the namespace joining the mesh.
-func metadataOnlyUpdate(req *policy.Request, ing *ingressDoc, spec *ingressSpec) (bool, error) {
-	var old ingressDoc
+func metadataOnlyUpdate(req *policy.Request) (bool, error) {
+	var ing, old rawSpecDoc
+	if err := req.Decode(&ing); err != nil {
+		return false, err
+	}
 	if err := req.DecodeOld(&old); err != nil {
 		return false, err
 	}
-	var oldSpec ingressSpec
+	var spec, oldSpec ingressSpec
+	if err := decodeSpec(ing.Spec, &spec); err != nil {
+		return false, err
+	}
 	if err := decodeSpec(old.Spec, &oldSpec); err != nil {
 		return false, err
 	}
