@@ -25,7 +25,7 @@ func TestDefaultDeployment(t *testing.T) {
 				pod.TopologySpreadConstraints[0].TopologyKey == "kubernetes.io/hostname" &&
 				pod.TopologySpreadConstraints[0].WhenUnsatisfiable == corev1.ScheduleAnyway
 		},
-		"the image tag defaults to the chart's appVersion": func() bool { return c.Image == "ghcr.io/meshguard/meshguard:0.1.0" },
+		"the image tag defaults to the chart's appVersion": func() bool { return c.Image == "ghcr.io/meshguard/meshguard:v0.1.0" },
 		"the pod runs as the non-root user 65532": func() bool {
 			return deref(pod.SecurityContext.RunAsNonRoot) && deref(pod.SecurityContext.RunAsUser) == 65532 &&
 				deref(c.SecurityContext.RunAsNonRoot) && deref(c.SecurityContext.RunAsUser) == 65532
