@@ -6,9 +6,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"os"
+	"github.com/meshguard/meshguard/internal/testenv"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -35,7 +34,7 @@ const serviceAccount = "system:serviceaccount:meshguard:meshguard"
 // filled, the files written, the CA injected, and a forced rotation of the
 // serving certificate keeps the CA.
 func TestSelfModeAgainstAPIServer(t *testing.T) {
-	assets := kubebuilderAssets()
+	assets := testenv.KubebuilderAssets()
 	if assets == "" {
 		t.Skip("SKIPPED: no kube-apiserver: set KUBEBUILDER_ASSETS, or run `bash hack/tools/build.sh` to fill the cache this test looks in")
 	}
@@ -120,30 +119,6 @@ func TestSelfModeAgainstAPIServer(t *testing.T) {
 			t.Fatal("the CA changed on a serving-certificate rotation")
 		}
 	}
-}
-
-// kubebuilderAssets is $KUBEBUILDER_ASSETS, else the newest envtest
-// directory hack/tools/build.sh left in its cache (any recent kube-apiserver
-// will do here), else "". This test never builds: a cold build takes longer
-// than a unit test may.
-func kubebuilderAssets() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		cache = filepath.Join(home, ".cache")
-	}
-	dirs, _ := filepath.Glob(filepath.Join(cache, "meshguard", "bin", "envtest-*", "kube-apiserver"))
-	if len(dirs) == 0 {
-		return ""
-	}
-	slices.Sort(dirs)
-	return filepath.Dir(dirs[len(dirs)-1])
 }
 
 // servedAndVerified checks that the served certificate chains to caPEM for

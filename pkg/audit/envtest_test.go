@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/meshguard/meshguard/internal/testenv"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ const settle = 20 * time.Second
 
 func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
 	t.Helper()
-	assets := kubebuilderAssets()
+	assets := testenv.KubebuilderAssets()
 	if assets == "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("no kube-apiserver in CI: run `bash hack/tools/build.sh` and export KUBEBUILDER_ASSETS")
@@ -57,28 +56,6 @@ func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
 		t.Fatal(err)
 	}
 	return cfg, c
-}
-
-// kubebuilderAssets is $KUBEBUILDER_ASSETS, else the newest envtest
-// directory hack/tools/build.sh left in its cache, else "".
-func kubebuilderAssets() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		cache = filepath.Join(home, ".cache")
-	}
-	dirs, _ := filepath.Glob(filepath.Join(cache, "meshguard", "bin", "envtest-*", "kube-apiserver"))
-	if len(dirs) == 0 {
-		return ""
-	}
-	slices.Sort(dirs)
-	return filepath.Dir(dirs[len(dirs)-1])
 }
 
 // startAudit runs a manager with only the audit and returns the address of
