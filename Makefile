@@ -86,6 +86,7 @@ bench:
 	$(BENCHSTAT) $(BENCH_OUT)/bench.txt
 	$(BENCHSTAT) $(BENCH_OUT)/inmodule.txt
 	set -o pipefail; cd bench && $(GO) run ./cmd/load -root .. -clients 8 -duration 10s -rate 1000 -rate-duration 10s | tee $(CURDIR)/$(BENCH_OUT)/load.txt
+	set -o pipefail; cd bench && $(GO) run ./cmd/apiload -root .. -creates 2000 -clients 6 -blocks 2 -namespaces 1000,5000 | tee $(CURDIR)/$(BENCH_OUT)/apiload.txt
 
 ## bench-smoke: every benchmark 100 times and the load generator for ~3 s, so none can rot; asserts no timings
 bench-smoke:

@@ -1,0 +1,702 @@
+// Command apiload measures meshguard's cost through a real kube-apiserver:
+// the latency of creating Ingresses and nginx ConfigMaps in a meshed
+// namespace with and without the chart's webhook configurations registered
+// (alternating in blocks, same run), the webhook process's private memory
+// under that load, and the heap its namespace cache costs per 1,000
+// namespaces.
+//
+// Everything is on loopback: kube-apiserver and etcd from envtest (binaries
+// from hack/tools/build.sh), the `webhook serve` binary built from
+// ../cmd/webhook with a self-signed certificate, and the webhook
+// configurations rendered from the chart with `helm template`. The run is
+// bounded by -creates, -clients and -namespaces.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Config bounds one run.
+type Config struct {
+	Root       string // repository root
+	Creates    int    // creates per kind per variant
+	Blocks     int    // blocks per variant; variants alternate without, with, without, with...
+	Clients    int    // concurrent clients
+	Namespaces []int  // cumulative labelled-namespace counts for the cache measurement; empty skips it
+}
+
+// Variants in the order of their blocks.
+var Variants = []string{"without", "with"}
+
+// Kinds that are created.
+var Kinds = []string{"ingress", "configmap"}
+
+// Stats of one kind under one variant, over all its blocks.
+type Stats struct {
+	Creates   int // attempted
+	Answered  int // got a successful answer from the API server
+	Errors    int
+	Webhooked int // with the webhook's mark: mutated annotation or mesh warning
+	Latencies []time.Duration
+	Wall      time.Duration
+	CPU       time.Duration // the webhook process's user+system CPU during the blocks
+	FirstErr  error
+}
+
+// Quantile returns the q-quantile (nearest rank) of the latencies.
+func (s *Stats) Quantile(q float64) time.Duration {
+	if len(s.Latencies) == 0 {
+		return 0
+	}
+	l := slices.Clone(s.Latencies)
+	slices.Sort(l)
+	i := int(q*float64(len(l))+0.5) - 1
+	return l[max(0, min(i, len(l)-1))]
+}
+
+// Memory is one reading of the webhook process.
+type Memory struct {
+	Anonymous, Private, RSS uint64 // bytes, from smaps_rollup
+	HeapInuse               uint64 // go_memstats_heap_inuse_bytes
+}
+
+// NamespacePoint is the webhook's heap with Count labelled namespaces.
+type NamespacePoint struct {
+	Count int
+	Heap  uint64
+	Mem   Memory
+}
+
+// Result of a run.
+type Result struct {
+	Start     time.Time
+	LoadAvg   string
+	Latency   map[string]map[string]*Stats // variant -> kind
+	Idle      Memory                       // before the load
+	PeakLoad  Memory                       // maximum of each field while creating with the webhooks
+	NSBase    NamespacePoint               // before the namespaces
+	NSPoints  []NamespacePoint
+	IngressNS string
+}
+
+func main() {
+	c := Config{}
+	var ns string
+	flag.StringVar(&c.Root, "root", "..", "repository root")
+	flag.IntVar(&c.Creates, "creates", 2000, "creates per kind per variant (at most 20000)")
+	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/with")
+	flag.IntVar(&c.Clients, "clients", 6, "concurrent clients (at most 64)")
+	flag.StringVar(&ns, "namespaces", "1000,5000", "cumulative labelled namespace counts for the cache cost (at most 20000; empty: skip)")
+	flag.Parse()
+	for f := range strings.SplitSeq(ns, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "apiload: -namespaces %q: %v\n", ns, err)
+			os.Exit(2)
+		}
+		c.Namespaces = append(c.Namespaces, n)
+	}
+	r, err := Run(context.Background(), c)
+	if r != nil {
+		Print(os.Stdout, c, r)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "apiload: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Creates < 1 || c.Creates > 20000:
+		return fmt.Errorf("-creates %d: want 1..20000", c.Creates)
+	case c.Blocks < 1 || c.Blocks > c.Creates:
+		return fmt.Errorf("-blocks %d: want 1..creates", c.Blocks)
+	case c.Clients < 1 || c.Clients > 64:
+		return fmt.Errorf("-clients %d: want 1..64", c.Clients)
+	}
+	prev := 0
+	for _, n := range c.Namespaces {
+		if n <= prev || n > 20000 {
+			return fmt.Errorf("-namespaces: want increasing counts up to 20000, got %v", c.Namespaces)
+		}
+		prev = n
+	}
+	return nil
+}
+
+// Run starts the control plane and the webhook, runs the blocks and the
+// namespace measurement, and stops everything it started.
+func Run(ctx context.Context, c Config) (*Result, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	r := &Result{Start: time.Now().UTC(), Latency: map[string]map[string]*Stats{}}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], ", ")
+	}
+	repo, err := filepath.Abs(c.Root)
+	if err != nil {
+		return nil, err
+	}
+	assets, helm, err := tools(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "meshguard-apiload-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "webhook")
+	if err := buildWebhook(ctx, repo, bin); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    assets,
+		ControlPlaneStartTimeout: 90 * time.Second,
+		ControlPlaneStopTimeout:  30 * time.Second,
+	}
+	defer func() { _ = env.Stop() }()
+	if _, err := env.Start(); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	kubeconfig := filepath.Join(tmp, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return nil, err
+	}
+	w, err := startWebhook(ctx, bin, tmp, kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	vwc, mwc, err := renderWebhookConfigs(ctx, helm, repo, w)
+	if err != nil {
+		return nil, err
+	}
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 100000, 100000
+	cfg.WarningHandler = rest.NoWarnings{}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	const ns = "bench-mesh"
+	r.IngressNS = ns
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: ns, Labels: map[string]string{"istio-injection": "enabled"},
+	}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	l := &loader{cs: cs, ns: ns, clients: c.Clients}
+	time.Sleep(time.Second) // the webhook's namespace cache sees bench-mesh
+	r.Idle, err = w.memory()
+	if err != nil {
+		return nil, err
+	}
+
+	for _, v := range Variants {
+		r.Latency[v] = map[string]*Stats{}
+		for _, k := range Kinds {
+			r.Latency[v][k] = &Stats{}
+		}
+	}
+	per := c.Creates / c.Blocks
+	for b := range c.Blocks {
+		n := per
+		if b == c.Blocks-1 {
+			n = c.Creates - per*(c.Blocks-1)
+		}
+		for _, v := range Variants {
+			if err := l.setWebhooks(ctx, v == "with", vwc, mwc); err != nil {
+				return r, fmt.Errorf("%s: %w", v, err)
+			}
+			var sampler *memSampler
+			if v == "with" {
+				sampler = w.sample(100 * time.Millisecond)
+			}
+			for _, k := range Kinds {
+				cpu0 := w.cpu()
+				l.block(ctx, k, n, r.Latency[v][k])
+				r.Latency[v][k].CPU += w.cpu() - cpu0
+			}
+			if sampler != nil {
+				r.PeakLoad = maxMemory(r.PeakLoad, sampler.stop())
+			}
+			if err := l.clean(ctx); err != nil {
+				return r, err
+			}
+		}
+	}
+	var errs []error
+	for _, v := range Variants {
+		for _, k := range Kinds {
+			s := r.Latency[v][k]
+			if s.Errors > 0 || s.Answered != s.Creates {
+				errs = append(errs, fmt.Errorf("%s/%s: %d of %d creates answered, %d errors (first: %v)", v, k, s.Answered, s.Creates, s.Errors, s.FirstErr))
+			}
+			if v == "with" && s.Webhooked != s.Creates {
+				errs = append(errs, fmt.Errorf("with/%s: only %d of %d creates carry the webhook's answer", k, s.Webhooked, s.Creates))
+			}
+			if v == "without" && s.Webhooked != 0 {
+				errs = append(errs, fmt.Errorf("without/%s: %d creates carry the webhook's answer", k, s.Webhooked))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return r, errors.Join(errs...)
+	}
+
+	if len(c.Namespaces) > 0 {
+		if r.NSBase, err = w.settledHeap(0); err != nil {
+			return r, err
+		}
+		made := 0
+		for _, n := range c.Namespaces {
+			if err := l.namespaces(ctx, made, n); err != nil {
+				return r, err
+			}
+			made = n
+			p, err := w.settledHeap(n)
+			if err != nil {
+				return r, err
+			}
+			r.NSPoints = append(r.NSPoints, p)
+		}
+	}
+	return r, nil
+}
+
+type loader struct {
+	cs      kubernetes.Interface
+	ns      string
+	clients int
+	seq     atomic.Int64
+}
+
+const nginxConf = `server {
+    listen 80;
+    location / { proxy_pass http://web; }
+}
+`
+
+// mutatedAnnotation is what the mutating webhook adds to a patched object.
+const mutatedAnnotation = "meshguard.dev/mutated"
+
+func (l *loader) ingress(name string) *networkingv1.Ingress {
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: l.ns, Annotations: map[string]string{"kubernetes.io/ingress.class": "istio"}},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+			Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80},
+		}}},
+	}
+}
+
+func (l *loader) configMap(name string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: l.ns},
+		Data:       map[string]string{"default.conf": nginxConf},
+	}
+}
+
+// create makes one object of kind and reports whether it carries the
+// webhook's mark: the mutated annotation on a ConfigMap, a warning that
+// mentions the mesh on an Ingress (the API server's own deprecation warning
+// for kubernetes.io/ingress.class does not).
+func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOptions) (marked bool, err error) {
+	name := fmt.Sprintf("b-%d", l.seq.Add(1))
+	switch kind {
+	case "ingress":
+		// The typed client's own request, kept as a Result for its warnings.
+		res := l.cs.NetworkingV1().RESTClient().Post().Namespace(l.ns).Resource("ingresses").
+			VersionedParams(&opts, scheme.ParameterCodec).Body(l.ingress(name)).Do(ctx)
+		var out networkingv1.Ingress
+		if err := res.Into(&out); err != nil {
+			return false, err
+		}
+		for _, w := range res.Warnings() {
+			if strings.Contains(w.Text, "mesh") {
+				return true, nil
+			}
+		}
+		return false, nil
+	default:
+		cm, err := l.cs.CoreV1().ConfigMaps(l.ns).Create(ctx, l.configMap(name), opts)
+		if err != nil {
+			return false, err
+		}
+		_, ok := cm.Annotations[mutatedAnnotation]
+		return ok, nil
+	}
+}
+
+// block creates n objects of kind with l.clients concurrent clients.
+func (l *loader) block(ctx context.Context, kind string, n int, s *Stats) {
+	var (
+		mu   sync.Mutex
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for range l.clients {
+		wg.Go(func() {
+			var lat []time.Duration
+			var answered, errs, marked int
+			var first error
+			for next.Add(1) <= int64(n) {
+				t := time.Now()
+				m, err := l.create(ctx, kind, metav1.CreateOptions{})
+				d := time.Since(t)
+				if err != nil {
+					errs++
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				answered++
+				lat = append(lat, d)
+				if m {
+					marked++
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			s.Latencies = append(s.Latencies, lat...)
+			s.Creates += answered + errs
+			s.Answered += answered
+			s.Errors += errs
+			s.Webhooked += marked
+			if s.FirstErr == nil {
+				s.FirstErr = first
+			}
+		})
+	}
+	wg.Wait()
+	s.Wall += time.Since(start)
+}
+
+// clean deletes the created objects so every block starts from the same
+// store.
+func (l *loader) clean(ctx context.Context) error {
+	if err := l.cs.NetworkingV1().Ingresses(l.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		return err
+	}
+	return l.cs.CoreV1().ConfigMaps(l.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: "metadata.name!=kube-root-ca.crt"})
+}
+
+// setWebhooks registers or removes both webhook configurations and waits
+// until dry-run creates show the API server calling (or no longer calling)
+// the webhook.
+func (l *loader) setWebhooks(ctx context.Context, on bool, v *admissionregistrationv1.ValidatingWebhookConfiguration, m *admissionregistrationv1.MutatingWebhookConfiguration) error {
+	vc := l.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	mc := l.cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	if on {
+		if _, err := vc.Create(ctx, v.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		if _, err := mc.Create(ctx, m.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	} else {
+		if err := vc.Delete(ctx, v.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if err := mc.Delete(ctx, m.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ing, err1 := l.create(ctx, "ingress", dry)
+		cm, err2 := l.create(ctx, "configmap", dry)
+		if err1 == nil && err2 == nil && ing == on && cm == on {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("webhooks registered=%v not in effect after 30 s (ingress marked %v, %v; configmap marked %v, %v)", on, ing, err1, cm, err2)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The API server's configuration watch is per instance; one envtest
+	// instance, so the dry runs above prove the state. A short pause lets
+	// the webhook's connections settle before timing.
+	time.Sleep(500 * time.Millisecond)
+	return nil
+}
+
+// namespaces creates labelled namespaces from index to to-1 with l.clients
+// concurrent clients.
+func (l *loader) namespaces(ctx context.Context, from, to int) error {
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next.Store(int64(from))
+	for range l.clients {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(to) {
+					return
+				}
+				_, err := l.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+					Name:   fmt.Sprintf("mesh-%05d", i),
+					Labels: map[string]string{"istio-injection": "enabled", "team": fmt.Sprintf("team-%d", i%50)},
+				}}, metav1.CreateOptions{})
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// cpu returns the webhook process's user+system CPU time so far, from
+// /proc/<pid>/stat (clock ticks of 10 ms); 0 when unreadable.
+func (w *webhook) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the whole line.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+// memory reads smaps_rollup and the heap metric of the webhook process.
+func (w *webhook) memory() (Memory, error) {
+	var m Memory
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", w.cmd.Process.Pid))
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[2] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseUint(fields[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "Rss:":
+			m.RSS = kb << 10
+		case "Anonymous:":
+			m.Anonymous = kb << 10
+		case "Private_Clean:", "Private_Dirty:":
+			m.Private += kb << 10
+		}
+	}
+	m.HeapInuse, err = w.heapInuse()
+	return m, err
+}
+
+func (w *webhook) heapInuse() (uint64, error) {
+	heap, _, err := w.heapAndGCs()
+	return heap, err
+}
+
+// heapAndGCs reads go_memstats_heap_inuse_bytes and the number of completed
+// GC cycles (go_gc_duration_seconds_count) from the webhook's /metrics.
+func (w *webhook) heapAndGCs() (heap, gcs uint64, err error) {
+	resp, err := http.Get("http://" + w.metricsAddr + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	found := 0
+	for sc.Scan() {
+		for name, dst := range map[string]*uint64{"go_memstats_heap_inuse_bytes ": &heap, "go_gc_duration_seconds_count ": &gcs} {
+			if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return 0, 0, err
+				}
+				*dst = uint64(f)
+				found++
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if found != 2 {
+		return 0, 0, errors.New("/metrics lacks go_memstats_heap_inuse_bytes or go_gc_duration_seconds_count")
+	}
+	return heap, gcs, nil
+}
+
+// settledHeap waits for the namespace cache to catch up, then scrapes
+// /metrics every 10 ms (each scrape allocates, which drives the otherwise
+// idle process's GC) until three more GC cycles have completed, and keeps
+// the smallest heap seen after the first of them: the live heap plus what
+// was allocated since the last cycle, so garbage left from earlier work
+// does not count.
+func (w *webhook) settledHeap(count int) (NamespacePoint, error) {
+	time.Sleep(3 * time.Second)
+	p := NamespacePoint{Count: count}
+	_, gc0, err := w.heapAndGCs()
+	if err != nil {
+		return p, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		heap, gcs, err := w.heapAndGCs()
+		if err != nil {
+			return p, err
+		}
+		if gcs > gc0 && (p.Heap == 0 || heap < p.Heap) {
+			p.Heap = heap
+			if p.Mem, err = w.memory(); err != nil {
+				return p, err
+			}
+		}
+		if gcs >= gc0+3 {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			return p, fmt.Errorf("webhook ran %d GC cycles in 60 s of scraping, want 3", gcs-gc0)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type memSampler struct {
+	stopc chan struct{}
+	done  chan Memory
+}
+
+// sample reads the webhook's memory every period until stop, keeping the
+// maximum of each field.
+func (w *webhook) sample(period time.Duration) *memSampler {
+	s := &memSampler{stopc: make(chan struct{}), done: make(chan Memory, 1)}
+	go func() {
+		var peak Memory
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			if m, err := w.memory(); err == nil {
+				peak = maxMemory(peak, m)
+			}
+			select {
+			case <-s.stopc:
+				s.done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *memSampler) stop() Memory {
+	close(s.stopc)
+	return <-s.done
+}
+
+func maxMemory(a, b Memory) Memory {
+	return Memory{Anonymous: max(a.Anonymous, b.Anonymous), Private: max(a.Private, b.Private), RSS: max(a.RSS, b.RSS), HeapInuse: max(a.HeapInuse, b.HeapInuse)}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// Print writes the result as Markdown tables.
+func Print(out io.Writer, c Config, r *Result) {
+	fmt.Fprintf(out, "start %s, load average %s, %d clients, %d creates per kind per variant in %d blocks (without, with, ...)\n\n",
+		r.Start.Format(time.RFC3339), r.LoadAvg, c.Clients, c.Creates, c.Blocks)
+	fmt.Fprintln(out, "| kind | variant | creates | answered | errors | webhook's mark | creates/s | p50 | p99 | webhook CPU per create |")
+	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, k := range Kinds {
+		for _, v := range Variants {
+			s := r.Latency[v][k]
+			if s == nil {
+				continue
+			}
+			rate := 0.0
+			if s.Wall > 0 {
+				rate = float64(s.Answered) / s.Wall.Seconds()
+			}
+			perCreate := 0.0
+			if s.Creates > 0 {
+				perCreate = float64(s.CPU) / float64(time.Microsecond) / float64(s.Creates)
+			}
+			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %.0f | %s | %s | %.0f µs |\n", k, v, s.Creates, s.Answered, s.Errors, s.Webhooked, rate, ms(s.Quantile(0.5)), ms(s.Quantile(0.99)), perCreate)
+		}
+	}
+	fmt.Fprintln(out)
+	for _, k := range Kinds {
+		wo, wi := r.Latency["without"][k], r.Latency["with"][k]
+		if wo == nil || wi == nil || wo.Quantile(0.5) == 0 || wo.Quantile(0.99) == 0 {
+			continue
+		}
+		fmt.Fprintf(out, "%s with/without: p50 %.2f×, p99 %.2f×\n", k,
+			float64(wi.Quantile(0.5))/float64(wo.Quantile(0.5)), float64(wi.Quantile(0.99))/float64(wo.Quantile(0.99)))
+	}
+	fmt.Fprintf(out, "\nwebhook process idle: anonymous %s, private %s, RSS %s, heap in use %s\n",
+		mib(r.Idle.Anonymous), mib(r.Idle.Private), mib(r.Idle.RSS), mib(r.Idle.HeapInuse))
+	fmt.Fprintf(out, "webhook process peak under load (sampled every 100 ms): anonymous %s, private %s, RSS %s, heap in use %s\n",
+		mib(r.PeakLoad.Anonymous), mib(r.PeakLoad.Private), mib(r.PeakLoad.RSS), mib(r.PeakLoad.HeapInuse))
+	if len(r.NSPoints) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "\n| labelled namespaces | heap in use | Δ heap | Δ per 1,000 | anonymous | private |")
+	fmt.Fprintln(out, "|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(out, "| 0 | %s | | | %s | %s |\n", mib(r.NSBase.Heap), mib(r.NSBase.Mem.Anonymous), mib(r.NSBase.Mem.Private))
+	for _, p := range r.NSPoints {
+		d := float64(p.Heap) - float64(r.NSBase.Heap)
+		fmt.Fprintf(out, "| %d | %s | %.2f MiB | %.0f KiB | %s | %s |\n", p.Count, mib(p.Heap), d/(1<<20), d/1024/float64(p.Count)*1000, mib(p.Mem.Anonymous), mib(p.Mem.Private))
+	}
+}
