@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/hack/demo/local"
 )
 
 // errMismatch reports that some outcome was not the expected one; the
@@ -103,7 +105,7 @@ type demo struct {
 	dyn     dynamic.Interface
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 	warn    *warnings
-	hook    *webhook
+	hook    *local.Webhook
 	objects []*unstructured.Unstructured // the story, in order, namespace first
 }
 
@@ -124,7 +126,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer func() {
-		d.hook.stop()
+		d.hook.Stop()
 		if rmErr := os.RemoveAll(d.tmp); rmErr != nil && err == nil {
 			err = rmErr
 		}
@@ -142,7 +144,7 @@ func run(ctx context.Context, o options) (err error) {
 	d.bin = o.Webhook
 	if d.bin == "" {
 		d.bin = filepath.Join(d.tmp, "webhook")
-		if err := buildWebhook(ctx, repo, d.bin); err != nil {
+		if err := local.BuildWebhook(ctx, repo, d.bin); err != nil {
 			return err
 		}
 	}
@@ -158,7 +160,7 @@ func run(ctx context.Context, o options) (err error) {
 	env, err := startControlPlane(d.tools.assets, crds)
 	defer func() {
 		// The webhook first: the API server waits for its watches to end.
-		d.hook.stop()
+		d.hook.Stop()
 		if stopErr := env.Stop(); stopErr != nil && err == nil {
 			err = fmt.Errorf("stop control plane: %w", stopErr)
 		}
@@ -214,7 +216,7 @@ func run(ctx context.Context, o options) (err error) {
 				d.printf("  %s mode, %s, %s %s: %s\n", oc.phase, oc.namespace, oc.kind, oc.name, oc.problem)
 			}
 		}
-		d.printf("webhook log: %s\n%s\n", d.hook.logPath, tail(d.hook.logPath, 10))
+		d.printf("webhook log: %s\n%s\n", d.hook.LogPath, local.Tail(d.hook.LogPath, 10))
 	}
 	if o.Once || ctx.Err() != nil {
 		if bad > 0 {
@@ -257,16 +259,16 @@ func (d *demo) clients(cfg *rest.Config, kubeconfig []byte) error {
 // switchMode (re)starts the webhook in mode and registers the chart's
 // webhook configurations rendered for that mode.
 func (d *demo) switchMode(ctx context.Context, mode string) error {
-	d.hook.stop()
+	d.hook.Stop()
 	d.hook = nil
 	t := time.Now()
-	h, err := startWebhook(ctx, d.bin, d.tmp, d.kubecfg, mode)
+	h, err := local.StartWebhook(ctx, d.bin, d.tmp, d.kubecfg, mode)
 	if err != nil {
 		return err
 	}
 	d.hook = h
-	d.printf("  %-14s %s --mode %s, ready in %s; log: %s\n", "webhook", h.url(""), mode, since(t), h.logPath)
-	v, m, err := renderWebhookConfigs(ctx, d.tools.helm, d.o.Repo, mode, h)
+	d.printf("  %-14s %s --mode %s, ready in %s; log: %s\n", "webhook", h.URL(""), mode, since(t), h.LogPath)
+	v, m, err := local.RenderWebhookConfigs(ctx, d.tools.helm, d.o.Repo, mode, h)
 	if err != nil {
 		return err
 	}
@@ -279,7 +281,7 @@ func (d *demo) switchMode(ctx context.Context, mode string) error {
 		policy = string(*v.Webhooks[0].FailurePolicy)
 	}
 	d.printf("  %-14s %d validating + %d mutating entries from %s (helm template --set mode=%s), failurePolicy %s\n",
-		"registered", len(v.Webhooks), len(m.Webhooks), chartDir, mode, policy)
+		"registered", len(v.Webhooks), len(m.Webhooks), local.ChartDir, mode, policy)
 	return nil
 }
 
@@ -563,7 +565,7 @@ func (d *demo) interactive(ctx context.Context, cfg *rest.Config) error {
 	d.printf("  %-11s   %s/api/v1/namespaces/my-app/configmaps\n", "", strings.TrimSuffix(cfg.Host, "/"))
 	d.printf("  %-11s cfg, _ := clientcmd.BuildConfigFromFlags(\"\", %q) // k8s.io/client-go/tools/clientcmd\n", "Go", d.kubecfg)
 	d.printf("  %-11s bin/webhook check -f your.yaml --mesh-namespace my-app   # same rules, no cluster\n", "offline")
-	d.printf("  %-11s %s\n", "webhook log", d.hook.logPath)
+	d.printf("  %-11s %s\n", "webhook log", d.hook.LogPath)
 	<-ctx.Done()
 	d.printf("\nstopping: webhook, control plane, %s\n", d.tmp)
 	return nil

@@ -38,6 +38,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/meshguard/meshguard/hack/demo/local"
 )
 
 // Config bounds one run.
@@ -176,7 +178,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "webhook")
-	if err := buildWebhook(ctx, repo, bin); err != nil {
+	if err := local.BuildWebhook(ctx, repo, bin); err != nil {
 		return nil, err
 	}
 	env := &envtest.Environment{
@@ -192,12 +194,13 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		return nil, err
 	}
-	w, err := startWebhook(ctx, bin, tmp, kubeconfig)
+	hook, err := local.StartWebhook(ctx, bin, tmp, kubeconfig, "enforce")
 	if err != nil {
 		return nil, err
 	}
-	defer w.stop()
-	vwc, mwc, err := renderWebhookConfigs(ctx, helm, repo, w)
+	w := &webhook{hook}
+	defer w.Stop()
+	vwc, mwc, err := local.RenderWebhookConfigs(ctx, helm, repo, "enforce", hook)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +496,7 @@ func (l *loader) namespaces(ctx context.Context, from, to int) error {
 // cpu returns the webhook process's user+system CPU time so far, from
 // /proc/<pid>/stat (clock ticks of 10 ms); 0 when unreadable.
 func (w *webhook) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.Pid()))
 	if err != nil {
 		return 0
 	}
@@ -512,7 +515,7 @@ func (w *webhook) cpu() time.Duration {
 // memory reads smaps_rollup and the heap metric of the webhook process.
 func (w *webhook) memory() (Memory, error) {
 	var m Memory
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", w.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", w.Pid()))
 	if err != nil {
 		return m, err
 	}
@@ -548,7 +551,7 @@ func (w *webhook) heapInuse() (uint64, error) {
 // heapAndGCs reads go_memstats_heap_inuse_bytes and the number of completed
 // GC cycles (go_gc_duration_seconds_count) from the webhook's /metrics.
 func (w *webhook) heapAndGCs() (heap, gcs uint64, err error) {
-	resp, err := http.Get("http://" + w.metricsAddr + "/metrics")
+	resp, err := http.Get("http://" + w.MetricsAddr + "/metrics")
 	if err != nil {
 		return 0, 0, err
 	}
