@@ -27,15 +27,15 @@ import (
 // serveFlags are the flags of `webhook serve`; other tooling (the chart, the
 // e2e harness, the demo) relies on their names.
 type serveFlags struct {
-	certDir, host, metricsAddr, probeAddr, kubeconfig, logLevel string
-	port                                                        int
-	mode                                                        string
-	ruleModes                                                   ruleModeFlag
-	allowExemptions, meshByDefault                              bool
-	systemNamespaces                                            string
-	budget, shutdownDelay                                       time.Duration
-	certs                                                       *certFlags
-	audit                                                       *auditFlags
+	certDir, host, metricsAddr, probeAddr, pprofAddr, kubeconfig, logLevel string
+	port                                                                   int
+	mode                                                                   string
+	ruleModes                                                              ruleModeFlag
+	allowExemptions, meshByDefault, enableHTTP2                            bool
+	systemNamespaces                                                       string
+	budget, shutdownDelay                                                  time.Duration
+	certs                                                                  *certFlags
+	audit                                                                  *auditFlags
 }
 
 func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -47,6 +47,8 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.port, "port", 9443, "HTTPS port of the webhook server (POST /validate, POST /mutate)")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables it)")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "let clients negotiate HTTP/2 with the webhook server (off: HTTP/1.1 only, which avoids HTTP/2's stream-reset denial-of-service flaws and costs less per review)")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints for profiling (empty: off; bind it to 127.0.0.1)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then the in-cluster config)")
 	fs.StringVar(&f.mode, "mode", string(policy.Enforce), "global mode: enforce (deny and patch) or audit (warn only, never deny or patch)")
 	fs.Var(&f.ruleModes, "rule-mode", "per-rule mode RULE=enforce|audit|off, repeatable; rules: "+strings.Join(ruleIDs(), ", "))
@@ -103,7 +105,7 @@ func (f *serveFlags) options() (server.Options, error) {
 	}
 	o, err := f.certs.wire(server.Options{
 		Config: cfg, CertDir: f.certDir, Host: f.host, Port: f.port,
-		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr,
+		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
 		AllowExemptions: f.allowExemptions,
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
@@ -116,18 +118,21 @@ func (f *serveFlags) options() (server.Options, error) {
 	return f.audit.wire(o, m)
 }
 
+// restConfig finds the cluster. Responses are not gzipped: the webhook's
+// watches carry a stream of small events that the API server would compress
+// and the webhook decompress, one of the largest CPU costs of both for it,
+// for little bandwidth inside a cluster.
 func restConfig(kubeconfig string) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
 	if kubeconfig != "" {
-		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-		if err != nil {
+		if cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 		}
-		return cfg, nil
-	}
-	cfg, err := crconfig.GetConfig()
-	if err != nil {
+	} else if cfg, err = crconfig.GetConfig(); err != nil {
 		return nil, fmt.Errorf("no cluster to talk to: set --kubeconfig or $KUBECONFIG, or run in a pod: %w", err)
 	}
+	cfg.DisableCompression = true
 	return cfg, nil
 }
 

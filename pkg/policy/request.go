@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -123,7 +122,7 @@ func (r *Request) decode(raw []byte, field string, v any) error {
 	if len(raw) == 0 {
 		return fmt.Errorf("%w: request.%s is missing for %s of %s", ErrBadObject, field, r.Operation, r.Kind.Kind)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("%w: request.%s does not decode as %s: %v", ErrBadObject, field, r.Kind.Kind, err)
 	}
 	return nil

@@ -84,7 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // report; uid is the request's, when known.
 func (h *Handler) Answer(ctx context.Context, body []byte) (status int, uid string, out []byte) {
 	var in review
-	if err := json.Unmarshal(body, &in); err != nil {
+	if err := policy.Unmarshal(body, &in); err != nil {
 		return http.StatusBadRequest, "", []byte("the body is not an AdmissionReview: " + err.Error())
 	}
 	if err := validReview(&in); err != nil {

@@ -29,7 +29,9 @@ const configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  nam
 
 func TestHandlerAnswers(t *testing.T) {
 	decodeObject := reviewerFunc(func(_ context.Context, req *policy.Request) (*admissionv1.AdmissionResponse, error) {
-		var v struct{ Data map[string]string }
+		var v struct {
+			Data map[string]string `json:"data"`
+		}
 		if err := req.Decode(&v); err != nil {
 			return nil, err
 		}

@@ -40,12 +40,14 @@ type RuleSet func(c cluster.Reader) (validating, mutating []policy.Rule)
 
 // Options configure Run; cmd/webhook fills them from flags.
 type Options struct {
-	Config          *rest.Config
-	CertDir         string
-	Host            string
-	Port            int
-	MetricsAddr     string
-	ProbeAddr       string
+	Config      *rest.Config
+	CertDir     string
+	Host        string
+	Port        int
+	MetricsAddr string
+	ProbeAddr   string
+	// PprofAddr serves Go's /debug/pprof endpoints when set (off by default).
+	PprofAddr       string
 	Modes           policy.Modes
 	AllowExemptions bool
 	// Budget bounds the work on one review (keep it under the webhook's timeoutSeconds).
@@ -58,6 +60,11 @@ type Options struct {
 	// TLSOpts tune the webhook server's TLS; one that sets GetCertificate
 	// replaces controller-runtime's own watcher of CertDir (package certs).
 	TLSOpts []func(*tls.Config)
+	// EnableHTTP2 lets clients negotiate HTTP/2. Off by default, as in
+	// kubebuilder's scaffold: HTTP/2 servers have had stream-reset denial of
+	// service flaws (CVE-2023-44487, CVE-2023-39325), and an HTTP/1.1
+	// keep-alive connection costs less per review.
+	EnableHTTP2 bool
 	// Setup, when set, adds to the manager before it starts (package certs:
 	// certificate watcher, rotation, expiry metric, readiness checks; package
 	// audit: the background audit).
@@ -70,6 +77,16 @@ type Options struct {
 	LeaderElectionNamespace string
 }
 
+func (o Options) tlsOpts() []func(*tls.Config) {
+	if o.EnableHTTP2 {
+		return o.TLSOpts
+	}
+	return append([]func(*tls.Config){HTTP1Only}, o.TLSOpts...)
+}
+
+// HTTP1Only offers only HTTP/1.1 in ALPN, so clients never negotiate HTTP/2.
+func HTTP1Only(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
+
 // Run serves until ctx is cancelled, then drains: readiness turns false, the
 // shutdown delay passes, and in-flight reviews finish with real decisions.
 func Run(ctx context.Context, o Options) error {
@@ -77,13 +94,14 @@ func Run(ctx context.Context, o Options) error {
 		Logger:                  o.Log,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 		// The process exits when the manager stops, so the lease can be
 		// handed over at once instead of after it expires.
 		LeaderElectionReleaseOnCancel: true,
-		WebhookServer:                 webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.TLSOpts}),
+		WebhookServer:                 webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.tlsOpts()}),
 		Cache: cache.Options{
 			DefaultTransform:            trimMetadata,
 			ReaderFailOnMissingInformer: true,

@@ -114,10 +114,10 @@ func metadataOnlyUpdate(req *policy.Request) (bool, error) {
 		return true, nil
 	}
 	var a, b any
-	if err := json.Unmarshal(old.Spec, &a); err != nil {
+	if err := policy.Unmarshal(old.Spec, &a); err != nil {
 		return false, fmt.Errorf("%w: oldObject spec: %v", policy.ErrBadObject, err)
 	}
-	if err := json.Unmarshal(ing.Spec, &b); err != nil {
+	if err := policy.Unmarshal(ing.Spec, &b); err != nil {
 		return false, fmt.Errorf("%w: object spec: %v", policy.ErrBadObject, err)
 	}
 	return reflect.DeepEqual(a, b), nil
@@ -127,7 +127,7 @@ func decodeSpec(raw json.RawMessage, v any) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := policy.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("%w: spec does not decode: %v", policy.ErrBadObject, err)
 	}
 	return nil

@@ -1,7 +1,9 @@
 // Command apiload measures meshguard's cost through a real kube-apiserver:
 // the latency of creating Ingresses and nginx ConfigMaps in a meshed
-// namespace with and without the chart's webhook configurations registered
-// (alternating in blocks, same run), the webhook process's private memory
+// namespace without webhooks, with the chart's webhook configurations
+// pointing at a floor webhook (the least any webhook costs: floor.go) and
+// pointing at meshguard (alternating in blocks, same run), the webhook
+// process's private memory
 // under that load, and the heap its namespace cache costs per 1,000
 // namespaces.
 //
@@ -19,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,13 +49,20 @@ import (
 type Config struct {
 	Root       string // repository root
 	Creates    int    // creates per kind per variant
-	Blocks     int    // blocks per variant; variants alternate without, with, without, with...
+	Blocks     int    // blocks per variant; variants alternate without, floor, with, without...
 	Clients    int    // concurrent clients
 	Namespaces []int  // cumulative labelled-namespace counts for the cache measurement; empty skips it
+	Pprof      string // loopback address for the webhook's /debug/pprof; empty: off
+	// WebhookFlags are appended to `webhook serve`'s flags.
+	WebhookFlags []string
 }
 
-// Variants in the order of their blocks.
-var Variants = []string{"without", "with"}
+// Variants in the order of their blocks: no webhooks, the floor webhook
+// (floor.go) and meshguard, both registered with the chart's configurations.
+var Variants = []string{"without", "floor", "with"}
+
+// marks are what each variant leaves on every object it answers (create).
+var marks = map[string]string{"without": "", "floor": "floor", "with": "meshguard"}
 
 // Kinds that are created.
 var Kinds = []string{"ingress", "configmap"}
@@ -62,7 +72,7 @@ type Stats struct {
 	Creates   int // attempted
 	Answered  int // got a successful answer from the API server
 	Errors    int
-	Webhooked int // with the webhook's mark: mutated annotation or mesh warning
+	Marked    int // carrying exactly the variant's mark (none without webhooks)
 	Latencies []time.Duration
 	Wall      time.Duration
 	CPU       time.Duration // the webhook process's user+system CPU during the blocks
@@ -110,8 +120,13 @@ func main() {
 	var ns string
 	flag.StringVar(&c.Root, "root", "..", "repository root")
 	flag.IntVar(&c.Creates, "creates", 2000, "creates per kind per variant (at most 20000)")
-	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/with")
+	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/floor/with")
 	flag.IntVar(&c.Clients, "clients", 6, "concurrent clients (at most 64)")
+	flag.Func("webhook-flag", "extra flag for `webhook serve`, repeatable (for example -webhook-flag=--enable-http2)", func(v string) error {
+		c.WebhookFlags = append(c.WebhookFlags, v)
+		return nil
+	})
+	flag.StringVar(&c.Pprof, "pprof", "", "serve the webhook's /debug/pprof on this loopback address (for example 127.0.0.1:6060) to profile it during the run")
 	flag.StringVar(&ns, "namespaces", "1000,5000", "cumulative labelled namespace counts for the cache cost (at most 20000; empty: skip)")
 	flag.Parse()
 	for f := range strings.SplitSeq(ns, ",") {
@@ -143,6 +158,12 @@ func (c *Config) check() error {
 		return fmt.Errorf("-blocks %d: want 1..creates", c.Blocks)
 	case c.Clients < 1 || c.Clients > 64:
 		return fmt.Errorf("-clients %d: want 1..64", c.Clients)
+	}
+	if c.Pprof != "" {
+		host, _, err := net.SplitHostPort(c.Pprof)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("-pprof %q: want a loopback host:port such as 127.0.0.1:6060", c.Pprof)
+		}
 	}
 	prev := 0
 	for _, n := range c.Namespaces {
@@ -194,7 +215,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		return nil, err
 	}
-	hook, err := local.StartWebhook(ctx, bin, tmp, kubeconfig, "enforce")
+	extra := slices.Clone(c.WebhookFlags)
+	if c.Pprof != "" {
+		extra = append(extra, "--pprof-bind-address", c.Pprof)
+	}
+	hook, err := local.StartWebhook(ctx, bin, tmp, kubeconfig, "enforce", extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +229,16 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	floor, err := startFloorWebhook(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("floor webhook: %w", err)
+	}
+	defer floor.stop()
+	fvwc, fmwc, err := floor.configs(vwc, mwc)
+	if err != nil {
+		return nil, err
+	}
+	configs := map[string]webhookConfigs{"floor": {fvwc, fmwc}, "with": {vwc, mwc}}
 
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 100000, 100000
@@ -239,16 +274,16 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			n = c.Creates - per*(c.Blocks-1)
 		}
 		for _, v := range Variants {
-			if err := l.setWebhooks(ctx, v == "with", vwc, mwc); err != nil {
+			if err := l.setWebhooks(ctx, v, configs); err != nil {
 				return r, fmt.Errorf("%s: %w", v, err)
 			}
 			var sampler *memSampler
 			if v == "with" {
-				sampler = w.sample(100 * time.Millisecond)
+				sampler = w.sample(100*time.Millisecond, 5*time.Second)
 			}
 			for _, k := range Kinds {
 				cpu0 := w.cpu()
-				l.block(ctx, k, n, r.Latency[v][k])
+				l.block(ctx, k, marks[v], n, r.Latency[v][k])
 				r.Latency[v][k].CPU += w.cpu() - cpu0
 			}
 			if sampler != nil {
@@ -266,11 +301,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			if s.Errors > 0 || s.Answered != s.Creates {
 				errs = append(errs, fmt.Errorf("%s/%s: %d of %d creates answered, %d errors (first: %v)", v, k, s.Answered, s.Creates, s.Errors, s.FirstErr))
 			}
-			if v == "with" && s.Webhooked != s.Creates {
-				errs = append(errs, fmt.Errorf("with/%s: only %d of %d creates carry the webhook's answer", k, s.Webhooked, s.Creates))
-			}
-			if v == "without" && s.Webhooked != 0 {
-				errs = append(errs, fmt.Errorf("without/%s: %d creates carry the webhook's answer", k, s.Webhooked))
+			if s.Marked != s.Creates {
+				errs = append(errs, fmt.Errorf("%s/%s: only %d of %d creates carry exactly the mark %q", v, k, s.Marked, s.Creates, marks[v]))
 			}
 		}
 	}
@@ -330,11 +362,12 @@ func (l *loader) configMap(name string) *corev1.ConfigMap {
 	}
 }
 
-// create makes one object of kind and reports whether it carries the
-// webhook's mark: the mutated annotation on a ConfigMap, a warning that
-// mentions the mesh on an Ingress (the API server's own deprecation warning
-// for kubernetes.io/ingress.class does not).
-func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOptions) (marked bool, err error) {
+// create makes one object of kind and returns the mark of the webhook that
+// answered it: on a ConfigMap the mutated annotation ("floor" is the floor
+// webhook's value), on an Ingress a warning that mentions the mesh (the API
+// server's own deprecation warning for kubernetes.io/ingress.class does
+// not), "floor: " for the floor webhook's.
+func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOptions) (mark string, err error) {
 	name := fmt.Sprintf("b-%d", l.seq.Add(1))
 	switch kind {
 	case "ingress":
@@ -343,26 +376,34 @@ func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOpti
 			VersionedParams(&opts, scheme.ParameterCodec).Body(l.ingress(name)).Do(ctx)
 		var out networkingv1.Ingress
 		if err := res.Into(&out); err != nil {
-			return false, err
+			return "", err
 		}
 		for _, w := range res.Warnings() {
-			if strings.Contains(w.Text, "mesh") {
-				return true, nil
+			switch {
+			case strings.HasPrefix(w.Text, "floor: "):
+				return "floor", nil
+			case strings.Contains(w.Text, "mesh"):
+				return "meshguard", nil
 			}
 		}
-		return false, nil
+		return "", nil
 	default:
 		cm, err := l.cs.CoreV1().ConfigMaps(l.ns).Create(ctx, l.configMap(name), opts)
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		_, ok := cm.Annotations[mutatedAnnotation]
-		return ok, nil
+		switch v, ok := cm.Annotations[mutatedAnnotation]; {
+		case !ok:
+			return "", nil
+		case v == "floor":
+			return "floor", nil
+		}
+		return "meshguard", nil
 	}
 }
 
 // block creates n objects of kind with l.clients concurrent clients.
-func (l *loader) block(ctx context.Context, kind string, n int, s *Stats) {
+func (l *loader) block(ctx context.Context, kind, mark string, n int, s *Stats) {
 	var (
 		mu   sync.Mutex
 		next atomic.Int64
@@ -387,7 +428,7 @@ func (l *loader) block(ctx context.Context, kind string, n int, s *Stats) {
 				}
 				answered++
 				lat = append(lat, d)
-				if m {
+				if m == mark {
 					marked++
 				}
 			}
@@ -397,7 +438,7 @@ func (l *loader) block(ctx context.Context, kind string, n int, s *Stats) {
 			s.Creates += answered + errs
 			s.Answered += answered
 			s.Errors += errs
-			s.Webhooked += marked
+			s.Marked += marked
 			if s.FirstErr == nil {
 				s.FirstErr = first
 			}
@@ -416,37 +457,47 @@ func (l *loader) clean(ctx context.Context) error {
 	return l.cs.CoreV1().ConfigMaps(l.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: "metadata.name!=kube-root-ca.crt"})
 }
 
-// setWebhooks registers or removes both webhook configurations and waits
-// until dry-run creates show the API server calling (or no longer calling)
-// the webhook.
-func (l *loader) setWebhooks(ctx context.Context, on bool, v *admissionregistrationv1.ValidatingWebhookConfiguration, m *admissionregistrationv1.MutatingWebhookConfiguration) error {
+// webhookConfigs are the two configurations of one variant.
+type webhookConfigs struct {
+	v *admissionregistrationv1.ValidatingWebhookConfiguration
+	m *admissionregistrationv1.MutatingWebhookConfiguration
+}
+
+// setWebhooks registers the configurations of variant, removes every other
+// variant's, and waits until dry-run creates carry the variant's mark.
+func (l *loader) setWebhooks(ctx context.Context, variant string, all map[string]webhookConfigs) error {
 	vc := l.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	mc := l.cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	if on {
-		if _, err := vc.Create(ctx, v.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	for name, c := range all {
+		if name == variant {
+			continue
+		}
+		if err := vc.Delete(ctx, c.v.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		if _, err := mc.Create(ctx, m.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	} else {
-		if err := vc.Delete(ctx, v.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-		if err := mc.Delete(ctx, m.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := mc.Delete(ctx, c.m.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
+	if c, ok := all[variant]; ok {
+		if _, err := vc.Create(ctx, c.v.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		if _, err := mc.Create(ctx, c.m.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	want := marks[variant]
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ing, err1 := l.create(ctx, "ingress", dry)
 		cm, err2 := l.create(ctx, "configmap", dry)
-		if err1 == nil && err2 == nil && ing == on && cm == on {
+		if err1 == nil && err2 == nil && ing == want && cm == want {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("webhooks registered=%v not in effect after 30 s (ingress marked %v, %v; configmap marked %v, %v)", on, ing, err1, cm, err2)
+			return fmt.Errorf("webhooks of %q not in effect after 30 s (ingress marked %q, %v; configmap marked %q, %v)", variant, ing, err1, cm, err2)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -514,6 +565,16 @@ func (w *webhook) cpu() time.Duration {
 
 // memory reads smaps_rollup and the heap metric of the webhook process.
 func (w *webhook) memory() (Memory, error) {
+	m, err := w.smaps()
+	if err != nil {
+		return m, err
+	}
+	m.HeapInuse, err = w.heapInuse()
+	return m, err
+}
+
+// smaps reads the webhook process's smaps_rollup.
+func (w *webhook) smaps() (Memory, error) {
 	var m Memory
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", w.Pid()))
 	if err != nil {
@@ -539,8 +600,7 @@ func (w *webhook) memory() (Memory, error) {
 			m.Private += kb << 10
 		}
 	}
-	m.HeapInuse, err = w.heapInuse()
-	return m, err
+	return m, sc.Err()
 }
 
 func (w *webhook) heapInuse() (uint64, error) {
@@ -620,16 +680,25 @@ type memSampler struct {
 	done  chan Memory
 }
 
-// sample reads the webhook's memory every period until stop, keeping the
-// maximum of each field.
-func (w *webhook) sample(period time.Duration) *memSampler {
+// sample reads the webhook's memory until stop, keeping the maximum of each
+// field: smaps_rollup every period (the kernel does that work, not the
+// webhook), the heap from /metrics only every heapEvery, about as often as
+// Prometheus scrapes, so the measurement does not add a scrape's CPU and
+// garbage to every 100 ms of the load it measures.
+func (w *webhook) sample(period, heapEvery time.Duration) *memSampler {
 	s := &memSampler{stopc: make(chan struct{}), done: make(chan Memory, 1)}
 	go func() {
 		var peak Memory
+		var lastHeap time.Time
 		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
-			if m, err := w.memory(); err == nil {
+			m, err := w.smaps()
+			if err == nil && time.Since(lastHeap) >= heapEvery {
+				lastHeap = time.Now()
+				m.HeapInuse, err = w.heapInuse()
+			}
+			if err == nil {
 				peak = maxMemory(peak, m)
 			}
 			select {
@@ -658,9 +727,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 
 // Print writes the result as Markdown tables.
 func Print(out io.Writer, c Config, r *Result) {
-	fmt.Fprintf(out, "start %s, load average %s, %d clients, %d creates per kind per variant in %d blocks (without, with, ...)\n\n",
-		r.Start.Format(time.RFC3339), r.LoadAvg, c.Clients, c.Creates, c.Blocks)
-	fmt.Fprintln(out, "| kind | variant | creates | answered | errors | webhook's mark | creates/s | p50 | p99 | webhook CPU per create |")
+	fmt.Fprintf(out, "start %s, load average %s, %d clients, %d creates per kind per variant in %d blocks (%s, ...)\n\n",
+		r.Start.Format(time.RFC3339), r.LoadAvg, c.Clients, c.Creates, c.Blocks, strings.Join(Variants, ", "))
+	fmt.Fprintln(out, "| kind | variant | creates | answered | errors | with the variant's mark | creates/s | p50 | p99 | meshguard process CPU per create |")
 	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, k := range Kinds {
 		for _, v := range Variants {
@@ -676,21 +745,26 @@ func Print(out io.Writer, c Config, r *Result) {
 			if s.Creates > 0 {
 				perCreate = float64(s.CPU) / float64(time.Microsecond) / float64(s.Creates)
 			}
-			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %.0f | %s | %s | %.0f µs |\n", k, v, s.Creates, s.Answered, s.Errors, s.Webhooked, rate, ms(s.Quantile(0.5)), ms(s.Quantile(0.99)), perCreate)
+			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %.0f | %s | %s | %.0f µs |\n", k, v, s.Creates, s.Answered, s.Errors, s.Marked, rate, ms(s.Quantile(0.5)), ms(s.Quantile(0.99)), perCreate)
 		}
 	}
 	fmt.Fprintln(out)
-	for _, k := range Kinds {
-		wo, wi := r.Latency["without"][k], r.Latency["with"][k]
-		if wo == nil || wi == nil || wo.Quantile(0.5) == 0 || wo.Quantile(0.99) == 0 {
-			continue
+	ratio := func(k, a, b string) {
+		x, y := r.Latency[a][k], r.Latency[b][k]
+		if x == nil || y == nil || y.Quantile(0.5) == 0 || y.Quantile(0.99) == 0 {
+			return
 		}
-		fmt.Fprintf(out, "%s with/without: p50 %.2f×, p99 %.2f×\n", k,
-			float64(wi.Quantile(0.5))/float64(wo.Quantile(0.5)), float64(wi.Quantile(0.99))/float64(wo.Quantile(0.99)))
+		fmt.Fprintf(out, "%s %s/%s: p50 %.2f×, p99 %.2f×\n", k, a, b,
+			float64(x.Quantile(0.5))/float64(y.Quantile(0.5)), float64(x.Quantile(0.99))/float64(y.Quantile(0.99)))
+	}
+	for _, k := range Kinds {
+		ratio(k, "with", "without")
+		ratio(k, "floor", "without")
+		ratio(k, "with", "floor")
 	}
 	fmt.Fprintf(out, "\nwebhook process idle: anonymous %s, private %s, RSS %s, heap in use %s\n",
 		mib(r.Idle.Anonymous), mib(r.Idle.Private), mib(r.Idle.RSS), mib(r.Idle.HeapInuse))
-	fmt.Fprintf(out, "webhook process peak under load (sampled every 100 ms): anonymous %s, private %s, RSS %s, heap in use %s\n",
+	fmt.Fprintf(out, "webhook process peak under load (smaps every 100 ms, heap every 5 s): anonymous %s, private %s, RSS %s, heap in use %s\n",
 		mib(r.PeakLoad.Anonymous), mib(r.PeakLoad.Private), mib(r.PeakLoad.RSS), mib(r.PeakLoad.HeapInuse))
 	if len(r.NSPoints) == 0 {
 		return

@@ -74,8 +74,8 @@ func (w *Webhook) URL(path string) string {
 
 // StartWebhook runs bin in mode with a fresh serving certificate on free
 // loopback ports and waits until it is ready. Its output goes to a log file
-// in dir.
-func StartWebhook(ctx context.Context, bin, dir, kubeconfig, mode string) (*Webhook, error) {
+// in dir; extra flags are appended to `webhook serve`'s.
+func StartWebhook(ctx context.Context, bin, dir, kubeconfig, mode string, extra ...string) (*Webhook, error) {
 	certDir := filepath.Join(dir, "certs-"+mode)
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func StartWebhook(ctx context.Context, bin, dir, kubeconfig, mode string) (*Webh
 		return nil, err
 	}
 	defer logFile.Close() // the child holds its own descriptor
-	w.cmd = exec.Command(bin, "serve",
+	w.cmd = exec.Command(bin, append([]string{"serve",
 		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(w.port),
 		"--cert-dir", certDir,
@@ -111,7 +111,7 @@ func StartWebhook(ctx context.Context, bin, dir, kubeconfig, mode string) (*Webh
 		"--kubeconfig", kubeconfig,
 		"--mode", mode,
 		"--shutdown-delay", "0s",
-	)
+	}, extra...)...)
 	w.cmd.Stdout, w.cmd.Stderr = logFile, logFile
 	// Its own process group: Ctrl-C reaches only the demo, which stops the
 	// webhook in order.
