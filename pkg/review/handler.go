@@ -58,7 +58,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, "", "use POST with an AdmissionReview body")
 		return
 	}
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && mediaType(ct) != "application/json" {
 		h.fail(w, http.StatusUnsupportedMediaType, "", fmt.Sprintf("content type %q is not supported: send application/json", r.Header.Get("Content-Type")))
 		return
 	}
@@ -91,9 +91,9 @@ func (h *Handler) Answer(ctx context.Context, body []byte) (status int, uid stri
 		return http.StatusBadRequest, "", []byte(err.Error())
 	}
 	uid = string(in.Request.UID)
-	ctx, cancel := context.WithTimeout(ctx, h.budget())
-	defer cancel()
-	resp, err := h.Reviewer.Review(ctx, policy.NewRequest(in.Request))
+	b := newBudget(ctx, h.budget())
+	defer b.release()
+	resp, err := h.Reviewer.Review(b, policy.NewRequest(in.Request))
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, policy.ErrBadObject) {
@@ -107,6 +107,13 @@ func (h *Handler) Answer(ctx context.Context, body []byte) (status int, uid stri
 		return http.StatusInternalServerError, uid, []byte("encoding the response: " + err.Error())
 	}
 	return http.StatusOK, uid, out
+}
+
+// mediaType is the content type without parameters ("application/json;
+// charset=utf-8" is JSON too).
+func mediaType(ct string) string {
+	t, _, _ := mime.ParseMediaType(ct)
+	return t
 }
 
 func validReview(in *review) error {

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ import (
 
 	"github.com/meshguard/meshguard/bench"
 	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/server"
 )
 
 // Config bounds one run.
@@ -85,10 +87,22 @@ func main() {
 	flag.Int64Var(&c.MaxRequests, "max-requests", 2_000_000, "closed-loop request cap per target")
 	flag.IntVar(&c.Rate, "rate", 1000, "fixed-rate requests per second (0 skips the phase)")
 	flag.DurationVar(&c.RateFor, "rate-duration", 10*time.Second, "fixed-rate time per target")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (clients and both servers) to this file")
 	flag.Parse()
 	if c.Duration > 5*time.Minute || c.RateFor > 5*time.Minute || c.Clients < 1 || c.Clients > 256 || c.Rate > 50_000 {
 		fmt.Fprintln(os.Stderr, "load: bounds are 1-256 clients, at most 5m per phase and 50000 req/s")
 		os.Exit(2)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -100,6 +114,7 @@ func main() {
 	Print(os.Stdout, c, r)
 	for _, s := range append(values(r.Throughput), values(r.Rate)...) {
 		if s.Errors > 0 || s.Decisions != s.Requests {
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 	}
@@ -303,7 +318,7 @@ func startMeshguard(ctx context.Context, certDir string, pool *x509.CertPool) (s
 	if err != nil {
 		return "", nil, err
 	}
-	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir})
+	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir, TLSOpts: []func(*tls.Config){server.HTTP1Only}})
 	srv.Register("/validate", bench.MeshguardHandler(bench.Labels(), m))
 	done := make(chan struct{})
 	errc := make(chan error, 1)
