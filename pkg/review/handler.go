@@ -1,6 +1,6 @@
-// Package review serves AdmissionReviews over HTTP: it decodes each review once
-// with encoding/json, hands it to a Reviewer, and writes the answer. It owns
-// the failure contract: a decision is always an HTTP 200 AdmissionReview, and
+// Package review serves AdmissionReviews over HTTP: it decodes each review in
+// one pass (policy.Unmarshal), hands it to a Reviewer, and writes the answer.
+// It owns the failure contract: a decision is always an HTTP 200 AdmissionReview, and
 // anything that is not a decision is an HTTP error status, so the webhook
 // configuration's failurePolicy decides (an AdmissionReview with
 // allowed=false would be a denial even under failurePolicy Ignore).
