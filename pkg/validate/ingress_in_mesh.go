@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -80,13 +81,16 @@ func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy
 				name, req.Namespace, by.desc, status.Reason, gatewayAdvice))}, nil
 		}
 	}
-	msg := fmt.Sprintf("Ingress %q is not allowed in namespace %q: the namespace is in the Istio mesh (%s) and this Ingress is served by %s, which bypasses mesh routing and mTLS; %s",
+	// One buffer for the whole message: denials are the hot path's output.
+	var msg strings.Builder
+	msg.Grow(768)
+	fmt.Fprintf(&msg, "Ingress %q is not allowed in namespace %q: the namespace is in the Istio mesh (%s) and this Ingress is served by %s, which bypasses mesh routing and mTLS; %s",
 		name, req.Namespace, status.Reason, by.desc, gatewayAdvice)
 	if ip := ing.Metadata.Annotations[GlobalStaticIPAnnotation]; ip != "" {
-		msg += fmt.Sprintf("; note that the global static IP %q (%s) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway",
+		fmt.Fprintf(&msg, "; note that the global static IP %q (%s) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway",
 			ip, GlobalStaticIPAnnotation)
 	}
-	return []policy.Finding{policy.Deny(msg)}, nil
+	return []policy.Finding{policy.Deny(msg.String())}, nil
 }
 
 // metadataOnlyUpdate reports an UPDATE that changes neither spec nor the
