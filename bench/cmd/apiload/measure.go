@@ -217,4 +217,3 @@ func (s *memSampler) stop() Memory {
 func maxMemory(a, b Memory) Memory {
 	return Memory{Anonymous: max(a.Anonymous, b.Anonymous), Private: max(a.Private, b.Private), RSS: max(a.RSS, b.RSS), HeapInuse: max(a.HeapInuse, b.HeapInuse)}
 }
-
