@@ -121,7 +121,10 @@ func (f *serveFlags) options() (server.Options, error) {
 // restConfig finds the cluster. Responses are not gzipped: the webhook's
 // watches carry a stream of small events that the API server would compress
 // and the webhook decompress, one of the largest CPU costs of both for it,
-// for little bandwidth inside a cluster.
+// for little bandwidth inside a cluster. Without a rate limit in the
+// kubeconfig, client-side rate limiting is off, as controller-runtime sets it
+// for the in-cluster config: the API server's priority and fairness governs,
+// and both ways of running behave alike.
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
@@ -133,6 +136,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("no cluster to talk to: set --kubeconfig or $KUBECONFIG, or run in a pod: %w", err)
 	}
 	cfg.DisableCompression = true
+	if cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
 	return cfg, nil
 }
 

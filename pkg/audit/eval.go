@@ -67,6 +67,9 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]check.Finding, err
 		if !status.Meshed {
 			return nil, nil
 		}
+		if held, err := e.cached(ctx, key, corev1.SchemeGroupVersion.WithKind(kindConfigMap)); !held {
+			return gone(err)
+		}
 		cm := &corev1.ConfigMap{}
 		if err := e.api.Get(ctx, key, cm); err != nil {
 			return gone(err)
@@ -75,6 +78,9 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]check.Finding, err
 	case kindServiceEntry:
 		if e.serviceEntry.Empty() {
 			return nil, nil
+		}
+		if held, err := e.cached(ctx, key, e.serviceEntry); !held {
+			return gone(err)
 		}
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(e.serviceEntry)
@@ -90,6 +96,18 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]check.Finding, err
 		return nil, err
 	}
 	return e.reviewer.Review(ctx, apiVersion, ref.Kind, ref.Namespace, ref.Name, raw)
+}
+
+// cached reports whether the metadata cache still holds the object. The
+// event that queued it came from that cache, so an object it no longer holds
+// was deleted: such an object costs no API read, which keeps a burst of
+// deletions (or creations followed by deletions) from queueing one GET each
+// behind the client's rate limit.
+func (e *evaluator) cached(ctx context.Context, key client.ObjectKey, gvk schema.GroupVersionKind) (bool, error) {
+	if err := e.cache.Get(ctx, key, metadataOf(gvk)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // withType sets apiVersion and kind, which typed objects read through a
