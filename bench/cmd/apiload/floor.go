@@ -1,39 +1,43 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
+	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/hack/demo/local"
 )
 
-// floorWebhook is the least any webhook costs the API server: a bare
-// net/http TLS server (HTTP/1.1, keep-alive) that decodes each review with
-// encoding/json and answers what meshguard answers for these objects, without
-// looking at them: a warning naming the mesh for an Ingress, a JSON patch
-// adding the mutated annotation for a ConfigMap. Registered with the chart's
-// own configurations, it measures what the API server spends calling a
-// webhook (building the review, TLS, applying the patch), which no webhook
-// can avoid.
+// floorWebhook is bench/cmd/floorhook running in its own process: the least
+// any webhook costs the API server. Registered with the chart's own
+// configurations, it measures what the API server spends calling a webhook
+// (building the review, TLS, applying the patch), which no webhook can avoid.
 type floorWebhook struct {
-	srv   *http.Server
+	cmd   *exec.Cmd
 	url   string
 	caPEM []byte
 }
 
-func startFloorWebhook(dir string) (*floorWebhook, error) {
+// startFloorWebhook builds floorhook from the bench module and starts it with
+// a fresh serving certificate.
+func startFloorWebhook(ctx context.Context, repo, dir string) (*floorWebhook, error) {
+	bin := filepath.Join(dir, "floorhook")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/floorhook")
+	build.Dir = filepath.Join(repo, "bench")
+	build.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/floorhook: %w\n%s", err, out)
+	}
 	certDir := filepath.Join(dir, "certs-floor")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, err
@@ -42,48 +46,42 @@ func startFloorWebhook(dir string) (*floorWebhook, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
+	f := &floorWebhook{cmd: exec.Command(bin, "-cert-dir", certDir), caPEM: caPEM}
+	f.cmd.Stderr = os.Stderr
+	stdout, err := f.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := f.cmd.Start(); err != nil {
 		return nil, err
 	}
-	f := &floorWebhook{url: "https://" + ln.Addr().String(), caPEM: caPEM}
-	f.srv = &http.Server{
-		Handler:           http.HandlerFunc(floorAnswer),
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			addr <- strings.TrimPrefix(sc.Text(), "listening on ")
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok || a == "" {
+			f.stop()
+			return nil, errors.New("floorhook exited before listening")
+		}
+		f.url = "https://" + a
+	case <-time.After(30 * time.Second):
+		f.stop()
+		return nil, errors.New("floorhook did not listen within 30 s")
 	}
-	go func() { _ = f.srv.ServeTLS(ln, "", "") }()
 	return f, nil
 }
 
+func (f *floorWebhook) pid() int { return f.cmd.Process.Pid }
+
 func (f *floorWebhook) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = f.srv.Shutdown(ctx)
-}
-
-var floorPatch = []byte(`[{"op":"add","path":"/metadata/annotations","value":{"` + mutatedAnnotation + `":"floor"}}]`)
-
-func floorAnswer(w http.ResponseWriter, r *http.Request) {
-	var in admissionv1.AdmissionReview
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Request == nil {
-		http.Error(w, "not an AdmissionReview", http.StatusBadRequest)
-		return
-	}
-	resp := &admissionv1.AdmissionResponse{UID: in.Request.UID, Allowed: true}
-	switch in.Request.Kind.Kind {
-	case "Ingress":
-		resp.Warnings = []string{"floor: the namespace is in the mesh"}
-	case "ConfigMap":
-		pt := admissionv1.PatchTypeJSONPatch
-		resp.Patch, resp.PatchType = floorPatch, &pt
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: resp})
+	_ = f.cmd.Process.Kill()
+	_ = f.cmd.Wait()
 }
 
 // configs are copies of meshguard's rendered configurations, renamed and
