@@ -1,10 +1,13 @@
-// Command floorhook is the least any admission webhook costs the API server,
-// for bench/cmd/apiload: a bare net/http TLS server (HTTP/1.1, keep-alive)
-// that decodes each review with encoding/json and answers what meshguard
-// answers for the benchmark's objects without looking at them: a warning
-// naming the mesh for an Ingress, a JSON patch adding the mutated annotation
-// for a ConfigMap. It runs in its own process, as meshguard does, so neither
-// shares a Go runtime with the load's clients.
+// Command floorhook is the least a webhook giving meshguard's answers costs
+// the API server, for bench/cmd/apiload: a bare net/http TLS server
+// (HTTP/1.1, keep-alive) that decodes each review with encoding/json and,
+// without analysing anything, answers the benchmark's objects as meshguard
+// does: for an Ingress a warning of the same length, for a ConfigMap the same
+// change (its nginx value with one more line, and the mutated annotation)
+// and a warning of the same length. The answer's content costs the API
+// server too (applying a patch to data, recording warnings), so the floor
+// gives the same one. It runs in its own process, as meshguard does, so
+// neither shares a Go runtime with the load's clients.
 //
 // It serves tls.crt and tls.key from -cert-dir on a free loopback port and
 // prints "listening on HOST:PORT" once it accepts connections.
@@ -27,7 +30,14 @@ import (
 // mutatedAnnotation is the annotation meshguard's mutating rules set.
 const mutatedAnnotation = "meshguard.dev/mutated"
 
-var patch = []byte(`[{"op":"add","path":"/metadata/annotations","value":{"` + mutatedAnnotation + `":"floor"}}]`)
+// nginxKey is the ConfigMap key apiload writes its nginx configuration under.
+const nginxKey = "default.conf"
+
+// Warnings as long as meshguard's for the same objects; "floor: " marks them.
+const (
+	ingressWarning   = "floor: Ingress is served by Istio (kubernetes.io/ingress.class: istio) and works, but Istio recommends the Kubernetes Gateway API: use a Gateway (gatewayClassName: istio) and an HTTPRoute; a warning as long as meshguard's"
+	configMapWarning = "floor: ConfigMap key \"default.conf\": line 3: insert \"proxy_http_version 1.1;\" (proxy_pass http://web in location /); Envoy answers HTTP/1.0 requests with 426 Upgrade Required; make the same change in your source manifest"
+)
 
 func main() {
 	certDir := flag.String("cert-dir", "", "directory holding tls.crt and tls.key")
@@ -65,10 +75,25 @@ func answer(w http.ResponseWriter, r *http.Request) {
 	resp := &admissionv1.AdmissionResponse{UID: in.Request.UID, Allowed: true}
 	switch in.Request.Kind.Kind {
 	case "Ingress":
-		resp.Warnings = []string{"floor: the namespace is in the mesh"}
+		resp.Warnings = []string{ingressWarning}
 	case "ConfigMap":
+		var cm struct {
+			Data map[string]string `json:"data"`
+		}
+		if err := json.Unmarshal(in.Request.Object.Raw, &cm); err != nil {
+			http.Error(w, "not a ConfigMap", http.StatusBadRequest)
+			return
+		}
+		patch, err := json.Marshal([]map[string]any{
+			{"op": "replace", "path": "/data/" + nginxKey, "value": cm.Data[nginxKey] + "# proxy_http_version 1.1;\n"},
+			{"op": "add", "path": "/metadata/annotations", "value": map[string]string{mutatedAnnotation: "floor"}},
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		pt := admissionv1.PatchTypeJSONPatch
-		resp.Patch, resp.PatchType = patch, &pt
+		resp.Patch, resp.PatchType, resp.Warnings = patch, &pt, []string{configMapWarning}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: resp})
