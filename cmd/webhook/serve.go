@@ -34,6 +34,7 @@ type serveFlags struct {
 	allowExemptions, meshByDefault, enableHTTP2                            bool
 	systemNamespaces                                                       string
 	budget, shutdownDelay                                                  time.Duration
+	maxInFlightBytes                                                       int64
 	certs                                                                  *certFlags
 	audit                                                                  *auditFlags
 }
@@ -56,6 +57,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.meshByDefault, "mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
 	fs.StringVar(&f.systemNamespaces, "system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default (kube-system, kube-public and kube-node-lease always are)")
 	fs.DurationVar(&f.budget, "review-timeout", 2*time.Second, "time budget of one review; keep it below the webhook configuration's timeoutSeconds")
+	fs.Var(byteSize{&f.maxInFlightBytes}, "max-in-flight-bytes", "cap on the bytes held by reviews in flight (bytes or a quantity such as 32Mi), each charged its body size for its whole review; past it reviews get HTTP 503 and failurePolicy decides (0: an eighth of $MEMORY_LIMIT, the container's memory limit, else 32Mi)")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long readiness reports false before the server stops accepting connections")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity number (2 = more than debug)")
 	f.certs = addCertFlags(fs)
@@ -71,12 +73,19 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
+	mem, err := planMemory(os.Getenv, f.maxInFlightBytes)
+	if err != nil {
+		fmt.Fprintf(stderr, "webhook serve: %v\n", err)
+		return 2
+	}
 	opts, err := f.options()
 	if err != nil {
 		fmt.Fprintf(stderr, "webhook serve: %v\n", err)
 		return 2
 	}
 	ctrl.SetLogger(opts.Log)
+	mem.apply(opts.Log)
+	opts.MaxInFlightBytes = mem.inFlight
 	if err := server.Run(ctrl.SetupSignalHandler(), opts); err != nil {
 		opts.Log.Error(err, "webhook server stopped")
 		return 1

@@ -24,7 +24,11 @@ type budget struct {
 }
 
 func newBudget(parent context.Context, d time.Duration) *budget {
-	deadline := time.Now().Add(d)
+	return newBudgetUntil(parent, time.Now().Add(d))
+}
+
+// newBudgetUntil is newBudget ending at deadline, or at the parent's if earlier.
+func newBudgetUntil(parent context.Context, deadline time.Time) *budget {
 	if pd, ok := parent.Deadline(); ok && pd.Before(deadline) {
 		deadline = pd
 	}

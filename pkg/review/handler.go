@@ -7,7 +7,6 @@
 package review
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,18 +26,31 @@ import (
 // its old version, each at most the API server's request limit (3 MiB).
 const MaxBodyBytes = 8 << 20
 
+// DefaultBudget is a review's time budget when Handler.Budget is not set.
+const DefaultBudget = 2 * time.Second
+
 // Reviewer decides one request; policy.Engine is the implementation.
 type Reviewer interface {
 	Review(ctx context.Context, req *policy.Request) (*admissionv1.AdmissionResponse, error)
 }
 
-// Handler is an http.Handler for one webhook path.
+// Handler is an http.Handler for one webhook path. A review stops when its
+// caller hangs up (the request's context is cancelled); the server must
+// therefore not cancel request contexts when it shuts down, or in-flight
+// reviews would end undecided while it drains (package server sees to that).
 type Handler struct {
 	Reviewer Reviewer
-	// Budget bounds the work on one request; keep it well under the webhook
-	// configuration's timeoutSeconds so we answer before the API server gives up.
+	// Budget bounds one review from the moment the handler starts: waiting
+	// for room under Limiter, reading the body and the rules. Keep it well
+	// under the webhook configuration's timeoutSeconds so we answer before
+	// the API server gives up.
 	Budget time.Duration
 	Log    logr.Logger
+	// Limiter caps the bytes held by reviews in flight; share one among all
+	// paths of a server. Nil: no cap.
+	Limiter *Limiter
+	// Metrics counts reviews turned away for load or time; nil: not counted.
+	Metrics *Metrics
 
 	// bufs recycles request body buffers; reviews arrive all day long and most are a few KiB.
 	bufs sync.Pool
@@ -52,61 +64,56 @@ type review struct {
 	Response   *admissionv1.AdmissionResponse `json:"response,omitempty"`
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		h.fail(w, http.StatusMethodNotAllowed, "", "use POST with an AdmissionReview body")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && mediaType(ct) != "application/json" {
-		h.fail(w, http.StatusUnsupportedMediaType, "", fmt.Sprintf("content type %q is not supported: send application/json", r.Header.Get("Content-Type")))
-		return
-	}
-	buf := h.getBuf()
-	defer h.putBuf(buf)
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
-		h.fail(w, http.StatusBadRequest, "", "reading the body: "+err.Error())
-		return
-	}
-	// The server's base context is cancelled at shutdown, while the server
-	// still drains in-flight requests: detach so those get real decisions.
-	status, uid, out := h.Answer(context.WithoutCancel(r.Context()), buf.Bytes())
-	if status != http.StatusOK {
-		h.fail(w, status, uid, string(out))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+// Answer decides one AdmissionReview body within the handler's budget. It
+// returns HTTP 200 with the encoded AdmissionReview answer, or an error
+// status with the message to report; uid is the request's, when known.
+func (h *Handler) Answer(ctx context.Context, body []byte) (status int, uid string, out []byte) {
+	status, uid, out, _ = h.answer(ctx, body, time.Now().Add(h.budget()))
+	return status, uid, out
 }
 
-// Answer decides one AdmissionReview body. It returns HTTP 200 with the
-// encoded AdmissionReview answer, or an error status with the message to
-// report; uid is the request's, when known.
-func (h *Handler) Answer(ctx context.Context, body []byte) (status int, uid string, out []byte) {
+// answer is Answer under a deadline set by the caller; reason says why an
+// error status is not about the review's content (see Metrics), if it is not.
+func (h *Handler) answer(ctx context.Context, body []byte, deadline time.Time) (status int, uid string, out []byte, reason string) {
 	var in review
 	if err := policy.Unmarshal(body, &in); err != nil {
-		return http.StatusBadRequest, "", []byte("the body is not an AdmissionReview: " + err.Error())
+		return http.StatusBadRequest, "", []byte("the body is not an AdmissionReview: " + err.Error()), ""
 	}
 	if err := validReview(&in); err != nil {
-		return http.StatusBadRequest, "", []byte(err.Error())
+		return http.StatusBadRequest, "", []byte(err.Error()), ""
 	}
 	uid = string(in.Request.UID)
-	b := newBudget(ctx, h.budget())
+	b := newBudgetUntil(ctx, deadline)
 	defer b.release()
 	resp, err := h.Reviewer.Review(b, policy.NewRequest(in.Request))
 	if err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, policy.ErrBadObject) {
-			status = http.StatusBadRequest
-		}
-		return status, uid, []byte(err.Error())
+		status, reason, msg := h.failure(err, b.Err())
+		return status, uid, []byte(msg), reason
 	}
 	resp.UID = in.Request.UID
 	out, err = json.Marshal(review{APIVersion: in.APIVersion, Kind: "AdmissionReview", Response: resp})
 	if err != nil {
-		return http.StatusInternalServerError, uid, []byte("encoding the response: " + err.Error())
+		return http.StatusInternalServerError, uid, []byte("encoding the response: " + err.Error()), ""
 	}
-	return http.StatusOK, uid, out
+	return http.StatusOK, uid, out, ""
+}
+
+// failure maps a Reviewer's error to an HTTP error status; ctxErr is the
+// review context's state when the error came back. Running out of time and
+// a caller that hung up are 503s: the review may well pass when retried, and
+// no reading of them is a denial.
+func (h *Handler) failure(err, ctxErr error) (status int, reason, msg string) {
+	switch {
+	case errors.Is(err, policy.ErrBadObject):
+		return http.StatusBadRequest, "", err.Error()
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctxErr, context.DeadlineExceeded):
+		// A client-go call can fail on the deadline without wrapping it
+		// (its rate limiter does), hence the look at the context too.
+		return http.StatusServiceUnavailable, ReasonTimeout, fmt.Sprintf("the review's time budget of %s ran out: %v", h.budget(), err)
+	case errors.Is(ctxErr, context.Canceled):
+		return http.StatusServiceUnavailable, ReasonClientGone, "the client went away: " + err.Error()
+	}
+	return http.StatusInternalServerError, "", err.Error()
 }
 
 // mediaType is the content type without parameters ("application/json;
@@ -134,32 +141,7 @@ func validReview(in *review) error {
 
 func (h *Handler) budget() time.Duration {
 	if h.Budget <= 0 {
-		return 2 * time.Second
+		return DefaultBudget
 	}
 	return h.Budget
-}
-
-func (h *Handler) getBuf() *bytes.Buffer {
-	if b, ok := h.bufs.Get().(*bytes.Buffer); ok {
-		b.Reset()
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
-// putBuf returns a buffer to the pool unless a huge review grew it, so one
-// large ConfigMap does not pin megabytes forever.
-func (h *Handler) putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 {
-		h.bufs.Put(b)
-	}
-}
-
-// fail answers with an HTTP error status and a JSON body naming the problem;
-// the API server reports it and applies the webhook's failurePolicy.
-func (h *Handler) fail(w http.ResponseWriter, status int, uid, msg string) {
-	h.Log.Error(errors.New(msg), "review not decided", "uid", uid, "status", status)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": "meshguard: " + msg, "uid": uid})
 }

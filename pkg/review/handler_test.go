@@ -127,22 +127,45 @@ func TestHandlerAnswersV1beta1InKind(t *testing.T) {
 	}
 }
 
-func TestHandlerDetachesFromServerShutdown(t *testing.T) {
+// TestHandlerStopsForAGoneClient: the review runs under the request's
+// context, so a caller that hung up ends it, and the answer nobody reads is
+// a 503, never a denial.
+func TestHandlerStopsForAGoneClient(t *testing.T) {
 	var seen error
 	h := &Handler{Log: logr.Discard(), Reviewer: reviewerFunc(func(ctx context.Context, _ *policy.Request) (*admissionv1.AdmissionResponse, error) {
-		seen = ctx.Err()
 		if _, ok := ctx.Deadline(); !ok {
 			return nil, fmt.Errorf("no time budget on the review context")
 		}
-		return &admissionv1.AdmissionResponse{Allowed: true}, nil
+		seen = ctx.Err()
+		return nil, fmt.Errorf("before rule r: %w", seen)
 	})}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the server's base context is cancelled at shutdown, while it drains
+	cancel() // what net/http does to the request's context when the caller hangs up
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/validate", bytes.NewReader(reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte(configMap)})))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK || seen != nil {
-		t.Fatalf("a review in flight at shutdown must still be decided: status %d, ctx err %v", rec.Code, seen)
+	if !errors.Is(seen, context.Canceled) {
+		t.Fatalf("the review context was not cancelled with the request: %v", seen)
+	}
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "the client went away") {
+		t.Fatalf("status %d, body %s; want 503 naming the client", rec.Code, rec.Body)
+	}
+}
+
+// TestHandlerRefusesADeclaredBodyPastTheLimit answers 413 from the
+// Content-Length alone, before reading or charging anything.
+func TestHandlerRefusesADeclaredBodyPastTheLimit(t *testing.T) {
+	h := &Handler{Log: logr.Discard(), Reviewer: reviewerFunc(func(context.Context, *policy.Request) (*admissionv1.AdmissionResponse, error) {
+		t.Error("the reviewer ran for a body past the limit")
+		return nil, nil
+	})}
+	req := httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = MaxBodyBytes + 1
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413; body %s", rec.Code, rec.Body)
 	}
 }

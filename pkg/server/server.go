@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -52,6 +51,9 @@ type Options struct {
 	AllowExemptions bool
 	// Budget bounds the work on one review (keep it under the webhook's timeoutSeconds).
 	Budget time.Duration
+	// MaxInFlightBytes caps the bytes held by reviews in flight, server-wide
+	// (review.Limiter); reviews past it get a 503. Zero: no cap.
+	MaxInFlightBytes int64
 	// ShutdownDelay is how long readiness reports false before the server stops
 	// accepting connections, so endpoints stop routing to this replica first.
 	ShutdownDelay time.Duration
@@ -101,7 +103,10 @@ func Run(ctx context.Context, o Options) error {
 		// The process exits when the manager stops, so the lease can be
 		// handed over at once instead of after it expires.
 		LeaderElectionReleaseOnCancel: true,
-		WebhookServer:                 webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.tlsOpts()}),
+		WebhookServer: NewWebhookServer(WebhookOptions{
+			Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: o.tlsOpts(),
+			WriteTimeout: writeTimeout(o.Budget), Log: o.Log.WithName("webhook"),
+		}),
 		Cache: cache.Options{
 			DefaultTransform:            trimMetadata,
 			ReaderFailOnMissingInformer: true,
@@ -119,6 +124,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	rm, err := review.NewMetrics(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	// One cap for both paths: it bounds the process's memory, not a path's.
+	limiter := review.NewLimiter(o.MaxInFlightBytes)
 	reader := cluster.Reader{Cache: mgr.GetCache(), API: mgr.GetAPIReader()}
 	if err := watch(ctx, mgr.GetCache()); err != nil {
 		return err
@@ -127,7 +138,7 @@ func Run(ctx context.Context, o Options) error {
 	srv := mgr.GetWebhookServer()
 	for path, rules := range map[string][]policy.Rule{ValidatePath: validating, MutatePath: mutating} {
 		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, Metrics: m, Log: o.Log.WithName(path[1:])})
-		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Log: o.Log.WithName(path[1:])})
+		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Limiter: limiter, Metrics: rm, Log: o.Log.WithName(path[1:])})
 	}
 
 	life := &lifecycle{delay: o.ShutdownDelay, log: o.Log}
@@ -144,6 +155,16 @@ func Run(ctx context.Context, o Options) error {
 	mgrCtx := life.run(ctx)
 	go synced.wait(mgrCtx, mgr.GetCache())
 	return mgr.Start(mgrCtx)
+}
+
+// writeTimeout is the webhook server's WriteTimeout for a review budget: the
+// budget (the body and the rules) plus ample time to send a large patch, so
+// only a caller that stops reading its answer ever meets it.
+func writeTimeout(budget time.Duration) time.Duration {
+	if budget <= 0 {
+		budget = review.DefaultBudget
+	}
+	return budget + 10*time.Second
 }
 
 // watch registers the informers rules read before the cache starts, so no

@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -24,7 +24,6 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -49,17 +48,10 @@ func (g gate) Review(ctx context.Context, _ *policy.Request) (*admissionv1.Admis
 
 func TestShutdownFinishesInFlightReviews(t *testing.T) {
 	const n = 16
-	dir, pool := writeServingCert(t)
-	port := freePort(t)
-	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
 	g := gate{entered: make(chan struct{}, n), release: make(chan struct{})}
-	srv.Register(ValidatePath, &review.Handler{Reviewer: g, Log: logr.Discard()})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Start(ctx) }()
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, ValidatePath)
-	waitListening(t, port)
+	ts := startWebhook(t, WebhookOptions{}, map[string]http.Handler{ValidatePath: &review.Handler{Reviewer: g, Log: logr.Discard()}})
+	client := ts.client(30 * time.Second)
+	url := ts.url(ValidatePath)
 
 	body := reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n")})
 	var wg sync.WaitGroup
@@ -74,7 +66,7 @@ func TestShutdownFinishesInFlightReviews(t *testing.T) {
 			t.Fatal("requests did not reach the handler")
 		}
 	}
-	cancel() // what SIGTERM does to the manager once the readiness delay has passed
+	ts.stop() // what SIGTERM does to the manager once the readiness delay has passed
 	time.Sleep(100 * time.Millisecond)
 	close(g.release)
 	wg.Wait()
@@ -84,14 +76,7 @@ func TestShutdownFinishesInFlightReviews(t *testing.T) {
 			t.Errorf("an in-flight review was not decided: %s", r)
 		}
 	}
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Fatalf("server stopped with %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not stop")
-	}
+	ts.waitStopped(t)
 }
 
 func post(c *http.Client, url string, body []byte) string {
@@ -158,7 +143,7 @@ func waitListening(t *testing.T, port int) {
 	t.Fatal("webhook server did not start listening")
 }
 
-// writeServingCert writes a self-signed certificate for 127.0.0.1 as
+// writeServingCert writes a self-signed ECDSA certificate for 127.0.0.1 as
 // tls.crt/tls.key and returns the directory and a pool trusting it.
 func writeServingCert(t *testing.T) (string, *x509.CertPool) {
 	t.Helper()
@@ -166,24 +151,30 @@ func writeServingCert(t *testing.T) (string, *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeServingCertWith(t, key)
+}
+
+// writeServingCertWith is writeServingCert with the given key.
+func writeServingCertWith(t *testing.T, key crypto.Signer) (string, *x509.CertPool) {
+	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	must(t, os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	return dir, pool

@@ -14,7 +14,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -37,28 +36,17 @@ func TestWebhookServerProtocolAndMetrics(t *testing.T) {
 		wantProto   int
 	}{{false, 1}, {true, 2}} {
 		t.Run(fmt.Sprintf("EnableHTTP2=%v", tc.enableHTTP2), func(t *testing.T) {
-			dir, pool := writeServingCert(t)
-			port := freePort(t)
 			o := Options{EnableHTTP2: tc.enableHTTP2}
-			srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: o.tlsOpts()})
-			srv.Register(ValidatePath, &review.Handler{Reviewer: allowAll{}, Log: logr.Discard()})
-			ctx, cancel := context.WithCancel(context.Background())
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Start(ctx) }()
-			defer func() {
-				cancel()
-				<-stopped
-			}()
-			waitListening(t, port)
+			ts := startWebhook(t, WebhookOptions{TLSOpts: o.tlsOpts()}, map[string]http.Handler{ValidatePath: &review.Handler{Reviewer: allowAll{}, Log: logr.Discard()}})
 
 			before := webhookRequests(t, ValidatePath, "200")
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				TLSClientConfig:   &tls.Config{RootCAs: pool},
+				TLSClientConfig:   &tls.Config{RootCAs: ts.pool},
 				ForceAttemptHTTP2: true, // offers h2 first, as kube-apiserver's client does
 			}}
 			defer client.CloseIdleConnections()
 			body := reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n")})
-			resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d%s", port, ValidatePath), "application/json", bytes.NewReader(body))
+			resp, err := client.Post(ts.url(ValidatePath), "application/json", bytes.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
 			}

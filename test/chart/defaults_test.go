@@ -73,7 +73,8 @@ func TestDefaultDeployment(t *testing.T) {
 		},
 		"the review budget is two thirds of timeoutSeconds": func() bool { return args["--review-timeout"][0] == "2000ms" },
 		"the pod namespace comes from the downward API": func() bool {
-			return len(c.Env) == 1 && c.Env[0].Name == "POD_NAMESPACE" && c.Env[0].ValueFrom.FieldRef.FieldPath == "metadata.namespace"
+			e := env(c, "POD_NAMESPACE")
+			return e != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace"
 		},
 		"enforce mode, exemptions on, mesh by default off": func() bool {
 			return args["--mode"][0] == "enforce" && args["--allow-exemptions"][0] == "true" && args["--mesh-by-default"][0] == "false"
