@@ -93,7 +93,7 @@ func newRunner(c cluster.Reader, o Options) *runner {
 		for i, rule := range rules {
 			wrapped[i] = recordingRule{rule}
 		}
-		return policy.NewEngine(policy.Config{Rules: wrapped, Modes: modes, AllowExemptions: o.AllowExemptions, Log: logr.Discard()})
+		return policy.NewEngine(policy.Config{Rules: wrapped, Modes: modes, AllowExemptions: o.AllowExemptions, Log: logr.Discard(), Limits: &policy.Limits{}})
 	}
 	r.validating, r.mutating = engine(validating), engine(mutating)
 	return r

@@ -102,7 +102,7 @@ func (GCEMetadataAddress) Check(_ context.Context, req *policy.Request) ([]polic
 		}
 		findings = append(findings, policy.Warn(fmt.Sprintf(
 			"ServiceEntry %q also lists %s in spec.hosts and its %s to every host: a dedicated ServiceEntry for the metadata server (hosts: [%s], addresses: [%s]) is cleaner",
-			name, strings.Join(p.others, ", "), applies, p.name, GCEMetadataIP)))
+			name, listSome(p.others, ", ", len(p.others)), applies, p.name, GCEMetadataIP)))
 	}
 	return findings, nil
 }
@@ -124,6 +124,9 @@ type metadataPlan struct {
 // planMetadata sorts the hosts and works out spec.addresses.
 func planMetadata(hosts, addresses []string) *metadataPlan {
 	p := &metadataPlan{addresses: slices.Clone(addresses)}
+	if !slices.ContainsFunc(hosts, isMetadataName) {
+		return p
+	}
 	var ips []string
 	for _, h := range hosts {
 		switch {
@@ -139,20 +142,26 @@ func planMetadata(hosts, addresses []string) *metadataPlan {
 			p.hosts = append(p.hosts, h)
 		}
 	}
-	if p.name == "" {
-		return p
+	// A set of what spec.addresses declares keeps the plan linear in the
+	// number of hosts and addresses, however many a hostile entry lists.
+	declared := make(map[netip.Prefix]bool, len(p.addresses)+len(ips))
+	for _, a := range p.addresses {
+		if pfx, ok := parseAddress(a); ok {
+			declared[pfx] = true
+		}
 	}
 	for _, ip := range ips {
 		a, _ := parseAddress(ip)
-		if p.has(a) {
+		if declared[a] {
 			p.dropped = append(p.dropped, ip)
 			continue
 		}
 		// A single-host prefix is written as the plain IP, which every resolution accepts.
+		declared[a] = true
 		p.moved = append(p.moved, ip)
 		p.addresses = append(p.addresses, addressString(a))
 	}
-	if !p.has(metadataAddress()) {
+	if !declared[metadataAddress()] {
 		p.addresses = append(p.addresses, GCEMetadataIP)
 		p.added = true
 	}
@@ -175,13 +184,6 @@ func (p *metadataPlan) plainMetadataIP() {
 		out = append(out, a)
 	}
 	p.addresses = out
-}
-
-func (p *metadataPlan) has(want netip.Prefix) bool {
-	return slices.ContainsFunc(p.addresses, func(a string) bool {
-		pfx, ok := parseAddress(a)
-		return ok && pfx == want
-	})
 }
 
 func (p *metadataPlan) changes() bool {
@@ -209,17 +211,17 @@ func (p *metadataPlan) blocked(resolution string) string {
 func (p *metadataPlan) describe() string {
 	var parts []string
 	if len(p.moved) > 0 {
-		moved := make([]string, len(p.moved))
-		for i, ip := range p.moved {
+		moved := make([]string, min(len(p.moved), maxListed))
+		for i, ip := range p.moved[:len(moved)] {
 			moved[i] = ip
 			if a, _ := parseAddress(ip); addressString(a) != ip {
 				moved[i] += " (as " + addressString(a) + ")"
 			}
 		}
-		parts = append(parts, fmt.Sprintf("moved %s from spec.hosts to spec.addresses", strings.Join(moved, " and ")))
+		parts = append(parts, fmt.Sprintf("moved %s from spec.hosts to spec.addresses", listSome(moved, " and ", len(p.moved))))
 	}
 	if len(p.dropped) > 0 {
-		parts = append(parts, fmt.Sprintf("removed %s from spec.hosts (already in spec.addresses)", strings.Join(p.dropped, " and ")))
+		parts = append(parts, fmt.Sprintf("removed %s from spec.hosts (already in spec.addresses)", listSome(p.dropped, " and ", len(p.dropped))))
 	}
 	if p.added {
 		parts = append(parts, fmt.Sprintf("added %s to spec.addresses", GCEMetadataIP))
@@ -275,6 +277,19 @@ func (p *metadataPlan) patch(haveAddresses bool) []jsonpatch.Operation {
 		ops = append(ops, jsonpatch.NewOperation("add", "/spec/endpoints", []map[string]string{{"address": GCEMetadataIP}}))
 	}
 	return ops
+}
+
+// maxListed bounds the hosts one message names; an entry listing thousands
+// gets a message of bounded length.
+const maxListed = 10
+
+// listSome joins up to maxListed of the first items with sep, then counts
+// the rest of all n.
+func listSome(items []string, sep string, n int) string {
+	if n <= maxListed {
+		return strings.Join(items, sep)
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:maxListed], ", "), n-maxListed)
 }
 
 // isMetadataName matches the metadata server's names as istiod accepts them

@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,10 +31,32 @@ type NginxHTTP11 struct {
 	MaxBytes int
 }
 
-// configMapDoc is the part of a ConfigMap this rule reads; binaryData is never touched.
+// configMapDoc is the part of a ConfigMap this rule reads; binaryData is
+// never touched, only measured.
 type configMapDoc struct {
 	policy.ObjectHead
-	Data map[string]string `json:"data"`
+	Data       map[string]string `json:"data"`
+	BinaryData map[string]string `json:"binaryData"` // base64, as sent
+}
+
+// maxConfigMapBytes is what the API server lets the values of one ConfigMap
+// hold (data plus decoded binaryData, keys not counted).
+const maxConfigMapBytes = 1 << 20
+
+// size returns the bytes the API server counts against maxConfigMapBytes
+// once the changed values replace their originals.
+func (cm *configMapDoc) size(changed map[string]string) int {
+	n := 0
+	for k, v := range cm.Data {
+		if c, ok := changed[k]; ok {
+			v = c
+		}
+		n += len(v)
+	}
+	for _, v := range cm.BinaryData {
+		n += base64.StdEncoding.DecodedLen(len(v)) - strings.Count(v[max(0, len(v)-2):], "=")
+	}
+	return n
 }
 
 // ID implements policy.Rule.
@@ -69,19 +92,35 @@ func (r NginxHTTP11) Check(ctx context.Context, req *policy.Request) ([]policy.F
 			Patch: []jsonpatch.Operation{jsonpatch.NewOperation("replace", dataPath(IngressNginxVersionKey), "1.1")},
 		})
 	}
+	if n := cm.size(nil); n > maxConfigMapBytes {
+		// Mutating webhooks run before the API server validates the object,
+		// and it refuses this one whatever is changed: analysing it would
+		// only cost time and memory.
+		return append(findings, policy.Finding{Severity: policy.Skipped, Message: fmt.Sprintf(
+			"values hold %d bytes, over the %d a ConfigMap may hold: the API server refuses the object", n, maxConfigMapBytes)}), nil
+	}
 	res := nginx.Rewrite(ctx, cm.Data, nginx.Options{MaxBytes: r.MaxBytes})
-	if ctx.Err() != nil {
-		// Out of time: a mutation applies completely or not at all.
-		return []policy.Finding{policy.Warn(fmt.Sprintf(
-			"ConfigMap %q was left unchanged: analysing its nginx configuration took longer than the review's time budget; check by hand that every proxy_pass location sets proxy_http_version 1.1 (%s)", name, http10Why))}, nil
+	if err := ctx.Err(); err != nil {
+		// Out of time, or the API server gave up: no decision rather than a
+		// partial one, so the webhook answers an HTTP error and
+		// failurePolicy decides.
+		return nil, fmt.Errorf("analysing the nginx configuration of ConfigMap %q: %w", name, err)
 	}
 	for _, s := range res.Skipped {
 		findings = append(findings, policy.Finding{Severity: policy.Skipped, Message: fmt.Sprintf("key %q: %s", s.File, s.Reason)})
 	}
+	if len(res.Changed) > 0 && cm.size(res.Changed) > maxConfigMapBytes {
+		// The API server would refuse the changed object, and with it the
+		// user's write: leave it as written and say what it needs.
+		return append(findings, policy.Warn(fmt.Sprintf(
+			"ConfigMap %q was left unchanged: %d of its values need proxy_http_version 1.1 (%s), but with the change its values would hold %d bytes, over the %d a ConfigMap may hold; split it, and set proxy_http_version 1.1 in every location that proxies, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"",
+			name, len(res.Changed), http10Why, cm.size(res.Changed), maxConfigMapBytes))), nil
+	}
+	edits := editsByKey(res.Edits)
 	for _, key := range sortedKeys(res.Changed) {
 		findings = append(findings, policy.Finding{
 			Severity: policy.Change,
-			Message:  fmt.Sprintf("ConfigMap %q key %q: %s (%s); make the same change in your source manifest, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"", name, key, describe(res.Edits, key), http10Why),
+			Message:  fmt.Sprintf("ConfigMap %q key %q: %s (%s); make the same change in your source manifest, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"", name, key, describe(edits[key]), http10Why),
 			Patch:    []jsonpatch.Operation{jsonpatch.NewOperation("replace", dataPath(key), res.Changed[key])},
 		})
 	}
@@ -100,25 +139,42 @@ func (r NginxHTTP11) mayNeedChange(data map[string]string) bool {
 	return false
 }
 
-// describe lists a key's edits as "line 12: insert `proxy_http_version 1.1;`
-// (proxy_pass http://api in location /api)".
-func describe(edits []nginx.Edit, key string) string {
-	var parts []string
+// maxDescribed bounds the edits one message lists; a value with thousands of
+// proxy_pass locations gets a message of bounded length.
+const maxDescribed = 10
+
+// editsByKey groups the edits by key in one pass, keeping their order.
+func editsByKey(edits []nginx.Edit) map[string][]nginx.Edit {
+	out := map[string][]nginx.Edit{}
 	for _, e := range edits {
-		if e.File != key {
-			continue
-		}
-		what := fmt.Sprintf("insert %q", e.New)
-		if e.Old != "" {
-			what = fmt.Sprintf("%q → %q", e.Old, e.New)
-		}
-		p := fmt.Sprintf("line %d: %s", e.Line, what)
-		if e.Reason != "" {
-			p += " for " + e.Reason
-		}
-		parts = append(parts, p)
+		out[e.File] = append(out[e.File], e)
 	}
-	return strings.Join(parts, "; ")
+	return out
+}
+
+// describe lists a key's edits as "line 12: insert `proxy_http_version 1.1;`
+// (proxy_pass http://api in location /api)", at most maxDescribed of them.
+func describe(edits []nginx.Edit) string {
+	var b strings.Builder
+	for i, e := range edits {
+		if i == maxDescribed {
+			fmt.Fprintf(&b, "; and %d more changes of the same kind", len(edits)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+		if e.Old != "" {
+			fmt.Fprintf(&b, "%q → %q", e.Old, e.New)
+		} else {
+			fmt.Fprintf(&b, "insert %q", e.New)
+		}
+		if e.Reason != "" {
+			b.WriteString(" for " + e.Reason)
+		}
+	}
+	return b.String()
 }
 
 func dataPath(key string) string {

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/go-logr/logr"
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 )
 
@@ -18,6 +19,9 @@ type Config struct {
 	AllowExemptions bool
 	Metrics         *Metrics
 	Log             logr.Logger
+	// Limits bound each response; nil means DefaultLimits. Offline callers
+	// that report every finding pass &Limits{}.
+	Limits *Limits
 }
 
 // Engine runs rules on a request and decides the response for every mode.
@@ -49,11 +53,15 @@ func (p *PanicError) Error() string { return fmt.Sprintf("rule %s panicked: %v",
 // (UID not set). A non-nil error means no decision could be reached: the caller
 // must answer with an HTTP error status, never with allowed=false.
 func (e *Engine) Review(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
-	var out outcome
+	out := newOutcome(e.limits())
 	applied := false
 	for _, r := range e.c.Rules {
 		if !r.Applies(req) {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			// Out of time or abandoned: no partial decision, failurePolicy decides.
+			return nil, fmt.Errorf("before rule %s: %w", r.ID(), err)
 		}
 		applied = true
 		mode := e.c.Modes.For(r.ID())
@@ -68,6 +76,13 @@ func (e *Engine) Review(ctx context.Context, req *Request) (*admissionv1.Admissi
 		e.c.Metrics.skip("")
 	}
 	return out.response(req)
+}
+
+func (e *Engine) limits() Limits {
+	if e.c.Limits == nil {
+		return DefaultLimits()
+	}
+	return *e.c.Limits
 }
 
 func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *outcome) error {
@@ -100,6 +115,12 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 		e.log(req, id, mode, "exempted", "reason", ex.reason)
 		return nil
 	}
+	if mode == Enforce {
+		if findings, err = e.patchWithin(req, id, findings, out); err != nil {
+			e.count(req, id, mode, Error)
+			return fmt.Errorf("rule %s: %w", id, err)
+		}
+	}
 	decision := Allowed
 	for _, f := range findings {
 		d := out.add(id, mode, f, ex.note)
@@ -119,6 +140,42 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 	}
 	e.count(req, id, mode, decision)
 	return nil
+}
+
+// patchWithin encodes the patch of a rule's changes into out. When they do
+// not fit within the patch limit, the rule changes nothing (a mutation
+// applies completely or not at all) and its changes become one warning
+// saying so.
+func (e *Engine) patchWithin(req *Request, id string, findings []Finding, out *outcome) ([]Finding, error) {
+	var ops []jsonpatch.Operation
+	first := -1
+	for i, f := range findings {
+		if f.Severity == Change {
+			ops = append(ops, f.Patch...)
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if first < 0 {
+		return findings, nil
+	}
+	fits, size, err := out.encodePatch(ops)
+	if err != nil || fits {
+		return findings, err
+	}
+	kept := make([]Finding, 0, len(findings))
+	for _, f := range findings {
+		if f.Severity != Change {
+			kept = append(kept, f)
+		}
+	}
+	if !req.IsDryRun() {
+		e.c.Metrics.skip(id)
+	}
+	return append(kept, Warn(fmt.Sprintf(
+		"the object was left unchanged: its changes make a JSON patch of %d bytes, over the %d-byte limit of one response; make them in your source manifest: %s",
+		size, out.limits.PatchBytes, findings[first].Message))), nil
 }
 
 // log writes one structured line per finding; the key list is built only when

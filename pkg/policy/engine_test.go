@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,16 +157,20 @@ func TestDenialWinsOverPatches(t *testing.T) {
 	}
 }
 
-func TestPanicsAndErrorsAreHTTP500(t *testing.T) {
-	for name, rule := range map[string]stubRule{
-		"a rule that panics":                  {"boom", func(*policy.Request) ([]policy.Finding, error) { panic("index out of range") }},
-		"a rule that cannot read the cluster": {"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, context.DeadlineExceeded }},
+func TestPanicsAndErrorsAreHTTP5xx(t *testing.T) {
+	for name, tc := range map[string]struct {
+		rule stubRule
+		code int
+	}{
+		"a rule that panics":                  {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { panic("index out of range") }}, http.StatusInternalServerError},
+		"a rule that cannot read the cluster": {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, errors.New("namespaces forbidden") }}, http.StatusInternalServerError},
+		"a rule out of time":                  {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, context.DeadlineExceeded }}, http.StatusServiceUnavailable},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h, reg := setup(t, policy.Modes{Default: policy.Enforce}, rule)
+			h, reg := setup(t, policy.Modes{Default: policy.Enforce}, tc.rule)
 			code, _ := reviewtest.Post(t, h, reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)}))
-			if code != http.StatusInternalServerError {
-				t.Fatalf("HTTP %d, want 500 so failurePolicy decides", code)
+			if code != tc.code {
+				t.Fatalf("HTTP %d, want %d so failurePolicy decides", code, tc.code)
 			}
 			n, err := testutil.GatherAndCount(reg, "meshguard_decisions_total")
 			if err != nil || n != 1 {

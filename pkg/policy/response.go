@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -16,13 +17,19 @@ import (
 const MutatedAnnotation = "meshguard.dev/mutated"
 
 // outcome collects what every rule found on one request; response turns it
-// into the single AdmissionResponse.
+// into the single AdmissionResponse within the limits.
 type outcome struct {
-	denials   []string
-	warnings  []string
-	audit     map[string]string
-	patch     []jsonpatch.Operation
+	limits    Limits
+	denials   capped
+	warnings  capped
+	audit     map[string]*annotation
+	patch     [][]byte // JSON patch operations, each encoded once
+	patchLen  int
 	mutatedBy []string
+}
+
+func newOutcome(l Limits) outcome {
+	return outcome{limits: l, denials: capped{limit: l.Warnings}, warnings: capped{limit: l.Warnings}}
 }
 
 // add records one finding according to the mode and returns the decision it implies.
@@ -38,49 +45,99 @@ func (o *outcome) add(rule string, mode Mode, f Finding, exemptNote string) Deci
 			msg += " " + exemptNote
 		}
 		if mode == Enforce {
-			o.denials = append(o.denials, tag+msg)
+			o.denials.add(rule, o.limits.clipMessage(tag+msg))
 			return Denied
 		}
-		o.warnings = append(o.warnings, tag+"would deny: "+msg)
+		o.warnings.add(rule, o.limits.clipMessage(tag+"would deny: "+msg))
 		o.annotate(rule, "would deny: "+msg)
 		return WouldDeny
 	case Change:
 		if mode == Enforce {
-			o.warnings = append(o.warnings, tag+f.Message)
-			o.patch = append(o.patch, f.Patch...)
+			o.warnings.add(rule, o.limits.clipMessage(tag+f.Message))
 			if !slices.Contains(o.mutatedBy, rule) {
 				o.mutatedBy = append(o.mutatedBy, rule)
 			}
 			return Mutated
 		}
-		o.warnings = append(o.warnings, tag+"would change (not applied): "+f.Message)
+		o.warnings.add(rule, o.limits.clipMessage(tag+"would change (not applied): "+f.Message))
 		o.annotate(rule, "would change: "+f.Message)
 		return WouldMutate
 	case Advice:
-		o.warnings = append(o.warnings, tag+f.Message)
+		o.warnings.add(rule, o.limits.clipMessage(tag+f.Message))
 	}
 	return Allowed
 }
 
+// annotation is the audit annotation value of one rule: its messages joined
+// by "; ", within the message limit.
+type annotation struct {
+	b       strings.Builder
+	omitted int
+}
+
 func (o *outcome) annotate(rule, msg string) {
 	if o.audit == nil {
-		o.audit = map[string]string{}
+		o.audit = map[string]*annotation{}
 	}
-	if prev, ok := o.audit[rule]; ok {
-		msg = prev + "; " + msg
+	a := o.audit[rule]
+	if a == nil {
+		a = &annotation{}
+		o.audit[rule] = a
 	}
-	o.audit[rule] = msg
+	switch {
+	case a.omitted > 0 || o.limits.MessageBytes > 0 && a.b.Len() >= o.limits.MessageBytes:
+		a.omitted++
+	case a.b.Len() > 0:
+		a.b.WriteString("; ")
+		fallthrough
+	default:
+		a.b.WriteString(msg)
+	}
+}
+
+func (o *outcome) annotations() map[string]string {
+	if o.audit == nil {
+		return nil
+	}
+	out := make(map[string]string, len(o.audit))
+	for rule, a := range o.audit {
+		v := o.limits.clipMessage(a.b.String())
+		if a.omitted > 0 {
+			v += "; and " + strconv.Itoa(a.omitted) + " more"
+		}
+		out[rule] = v
+	}
+	return out
+}
+
+// encodePatch encodes a rule's patch operations and says whether they fit
+// within the patch limit beside what earlier rules added; ops that do not
+// fit are not kept.
+func (o *outcome) encodePatch(ops []jsonpatch.Operation) (fits bool, size int, err error) {
+	enc := make([][]byte, len(ops))
+	for i, op := range ops {
+		if enc[i], err = encodeOp(op); err != nil {
+			return false, 0, err
+		}
+		size += len(enc[i]) + 1
+	}
+	if o.limits.PatchBytes > 0 && o.patchLen+size > o.limits.PatchBytes {
+		return false, size, nil
+	}
+	o.patch = append(o.patch, enc...)
+	o.patchLen += size
+	return true, size, nil
 }
 
 func (o *outcome) response(req *Request) (*admissionv1.AdmissionResponse, error) {
-	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: o.warnings, AuditAnnotations: o.audit}
-	if len(o.denials) > 0 {
+	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: o.warnings.list("warnings"), AuditAnnotations: o.annotations()}
+	if denials := o.denials.list("denials"); len(denials) > 0 {
 		resp.Allowed = false
 		resp.Result = &metav1.Status{
 			Status:  metav1.StatusFailure,
 			Code:    http.StatusForbidden,
 			Reason:  metav1.StatusReasonForbidden,
-			Message: strings.Join(o.denials, "; "),
+			Message: strings.Join(denials, "; "),
 		}
 		return resp, nil
 	}
@@ -91,10 +148,16 @@ func (o *outcome) response(req *Request) (*admissionv1.AdmissionResponse, error)
 	if err != nil {
 		return nil, err
 	}
-	patch, err := marshalPatch(append(o.patch, mutatedAnnotationOp(meta.Annotations, o.mutatedBy)))
+	last, err := encodeOp(mutatedAnnotationOp(meta.Annotations, o.mutatedBy))
 	if err != nil {
 		return nil, err
 	}
+	patch := make([]byte, 0, o.patchLen+len(last)+2)
+	patch = append(patch, '[')
+	for _, op := range o.patch {
+		patch = append(append(patch, op...), ',')
+	}
+	patch = append(append(patch, last...), ']')
 	pt := admissionv1.PatchTypeJSONPatch
 	resp.Patch, resp.PatchType = patch, &pt
 	return resp, nil
@@ -114,16 +177,12 @@ type wireRemove struct {
 	Path string `json:"path"`
 }
 
-func marshalPatch(ops []jsonpatch.Operation) ([]byte, error) {
-	wire := make([]any, len(ops))
-	for i, op := range ops {
-		if op.Operation == "remove" {
-			wire[i] = wireRemove{op.Operation, op.Path}
-		} else {
-			wire[i] = wireOp{op.Operation, op.Path, op.Value}
-		}
+// encodeOp encodes one operation as it is sent.
+func encodeOp(op jsonpatch.Operation) ([]byte, error) {
+	if op.Operation == "remove" {
+		return json.Marshal(wireRemove{op.Operation, op.Path})
 	}
-	return json.Marshal(wire)
+	return json.Marshal(wireOp{op.Operation, op.Path, op.Value})
 }
 
 // mutatedAnnotationOp records the mutating rules on the object, merged with any
