@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 TEST_MODULES := $(wildcard test/istio test/e2e test/chart)
 FUZZTIME ?= 20s
 
-.PHONY: all build test tools unit lint test-modules fuzz-short demo clean
+.PHONY: all build test tools unit lint test-modules fuzz-short fuzz demo clean
 
 all: lint build test
 
@@ -39,12 +39,21 @@ test-modules: tools
 	@eval "$$(bash hack/tools/build.sh)"; export KUBEBUILDER_ASSETS HELM; \
 	for m in $(TEST_MODULES); do echo "== $$m"; (cd $$m && $(GO) test -count=1 -timeout 60m ./...) || exit 1; done
 
-## fuzz-short: every fuzz target for a bounded time, so they cannot rot
-fuzz-short:
+# fuzz_each runs every fuzz target of the webhook module for $(1) each.
+define fuzz_each
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "== fuzz $$pkg $$f ($(1))"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(1) $$pkg || exit 1; \
 	  done; done
+endef
+
+## fuzz-short: every fuzz target for a bounded time, so they cannot rot
+fuzz-short:
+	$(call fuzz_each,$(FUZZTIME))
+
+## fuzz: every fuzz target for 10 minutes each, or FUZZTIME (not part of make test: hours in all)
+fuzz:
+	$(call fuzz_each,$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),10m))
 
 ## demo: a local control plane and meshguard; the story's manifests applied in enforce and audit mode, each outcome printed (ONCE=1: exit after, status 0 only if all are as expected)
 demo: build
