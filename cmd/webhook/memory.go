@@ -17,6 +17,10 @@ const memoryLimitEnv = "MEMORY_LIMIT"
 // container's memory limit is unknown.
 const defaultInFlightBytes = 32 << 20
 
+// inFlightShare is the part of the container's memory limit, 1/inFlightShare,
+// that bodies of reviews in flight may hold.
+const inFlightShare = 64
+
 // memoryPlan is how the process keeps inside its container's memory.
 type memoryPlan struct {
 	// container is the container's memory limit in bytes; 0: unknown.
@@ -34,9 +38,11 @@ type memoryPlan struct {
 // as the heap nears it, instead of the kernel killing the process past it,
 // and the rest is left for what the runtime's limit does not count (the
 // binary's text, kernel-side buffers) and for overshoot while the GC catches
-// up. An eighth of the limit for reviews in flight leaves
-// room for their decoding and the rules' work, which grow with the body,
-// and for the informer cache.
+// up. Reviews in flight are charged their body size and capped at 1/64 of
+// the limit: at its peak one review holds up to about 40 times its body
+// (decoding, the nginx analysis and its check; docs/performance.md), so the
+// cap keeps reviews under about two thirds of the limit and leaves the rest
+// for the informer cache and the runtime.
 func planMemory(getenv func(string) string, maxInFlight int64) (memoryPlan, error) {
 	var p memoryPlan
 	if maxInFlight < 0 {
@@ -57,7 +63,7 @@ func planMemory(getenv func(string) string, maxInFlight int64) (memoryPlan, erro
 	case maxInFlight > 0:
 		p.inFlight = maxInFlight
 	case p.container > 0:
-		p.inFlight = p.container / 8
+		p.inFlight = p.container / inFlightShare
 	default:
 		p.inFlight = defaultInFlightBytes
 	}

@@ -21,13 +21,13 @@ func TestPlanMemory(t *testing.T) {
 	}{
 		"the chart's limit of 256Mi, as the downward API writes it": {
 			env:  map[string]string{"MEMORY_LIMIT": "268435456"},
-			want: memoryPlan{container: 256 * mi, goLimit: 256 * mi / 10 * 9, inFlight: 32 * mi}},
+			want: memoryPlan{container: 256 * mi, goLimit: 256 * mi / 10 * 9, inFlight: 4 * mi}},
 		"a quantity": {
 			env:  map[string]string{"MEMORY_LIMIT": "1Gi"},
-			want: memoryPlan{container: 1024 * mi, goLimit: 1024 * mi / 10 * 9, inFlight: 128 * mi}},
+			want: memoryPlan{container: 1024 * mi, goLimit: 1024 * mi / 10 * 9, inFlight: 16 * mi}},
 		"an explicit GOMEMLIMIT wins": {
 			env:  map[string]string{"MEMORY_LIMIT": "268435456", "GOMEMLIMIT": "100MiB"},
-			want: memoryPlan{container: 256 * mi, explicit: true, inFlight: 32 * mi}},
+			want: memoryPlan{container: 256 * mi, explicit: true, inFlight: 4 * mi}},
 		"no limit known": {
 			want: memoryPlan{inFlight: 32 * mi}},
 		"the flag wins over the derivation": {

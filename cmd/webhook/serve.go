@@ -57,7 +57,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.meshByDefault, "mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
 	fs.StringVar(&f.systemNamespaces, "system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default (kube-system, kube-public and kube-node-lease always are)")
 	fs.DurationVar(&f.budget, "review-timeout", 2*time.Second, "time budget of one review; keep it below the webhook configuration's timeoutSeconds")
-	fs.Var(byteSize{&f.maxInFlightBytes}, "max-in-flight-bytes", "cap on the bytes held by reviews in flight (bytes or a quantity such as 32Mi), each charged its body size for its whole review; past it reviews get HTTP 503 and failurePolicy decides (0: an eighth of $MEMORY_LIMIT, the container's memory limit, else 32Mi)")
+	fs.Var(byteSize{&f.maxInFlightBytes}, "max-in-flight-bytes", "cap on the bytes held by reviews in flight (bytes or a quantity such as 32Mi), each charged its body size for its whole review; past it reviews get HTTP 503 and failurePolicy decides (0: 1/64 of $MEMORY_LIMIT, the container's memory limit, else 32Mi)")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long readiness reports false before the server stops accepting connections")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity number (2 = more than debug)")
 	f.certs = addCertFlags(fs)
