@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshguard/meshguard/certs"
+	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/audit"
-	offline "github.com/meshguard/meshguard/pkg/check"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/server"
 )
@@ -54,7 +54,7 @@ func (a *auditFlags) wire(o server.Options, m mesh.Options) (server.Options, err
 			}
 		}
 		return audit.Setup(mgr, audit.Options{
-			Interval: a.interval, Rules: offline.RuleSet(o.Rules), Modes: o.Modes, AllowExemptions: o.AllowExemptions,
+			Interval: a.interval, Rules: admit.RuleSet(o.Rules), Modes: o.Modes, AllowExemptions: o.AllowExemptions,
 			Mesh: m, Registry: metrics.Registry, Log: o.Log.WithName("audit"),
 		})
 	}

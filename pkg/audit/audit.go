@@ -26,7 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/meshguard/meshguard/pkg/check"
+	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -41,7 +41,7 @@ type Options struct {
 	// events; it must be positive (the caller skips Setup to turn the audit off).
 	Interval time.Duration
 	// Rules are the server's rules; the audit builds them on its own reader.
-	Rules check.RuleSet
+	Rules admit.RuleSet
 	// Modes decide which rules run: a rule that is off is not audited,
 	// every other rule is evaluated as enforce mode would evaluate it.
 	Modes           policy.Modes
@@ -114,7 +114,7 @@ func metadataOf(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 
 // newReviewer builds the rules on a reader over the cache and the API, as
 // the server does, and runs them as enforce mode would.
-func newReviewer(c cluster.Reader, o Options) *check.Reviewer {
+func newReviewer(c cluster.Reader, o Options) *admit.Reviewer {
 	var off []string
 	validating, mutating := o.Rules(c)
 	for _, r := range append(validating, mutating...) {
@@ -122,5 +122,5 @@ func newReviewer(c cluster.Reader, o Options) *check.Reviewer {
 			off = append(off, r.ID())
 		}
 	}
-	return check.NewReviewer(c, check.Options{Rules: o.Rules, Off: off, AllowExemptions: o.AllowExemptions})
+	return admit.NewReviewer(c, admit.Options{Rules: o.Rules, Off: off, AllowExemptions: o.AllowExemptions})
 }

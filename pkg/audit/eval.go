@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshguard/meshguard/pkg/check"
+	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
 )
@@ -36,14 +36,14 @@ type evaluator struct {
 	api        client.Reader
 	namespaces cluster.Reader
 	mesh       mesh.Options
-	reviewer   *check.Reviewer
+	reviewer   *admit.Reviewer
 	// serviceEntry is the version the cluster serves; empty when it does not.
 	serviceEntry schema.GroupVersionKind
 }
 
 // evaluate returns the findings of the object ref names; none when it is
 // clean, gone, or (a ConfigMap) outside the mesh.
-func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]check.Finding, error) {
+func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]admit.Finding, error) {
 	var (
 		obj        client.Object
 		apiVersion string
@@ -95,7 +95,11 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]check.Finding, err
 	if err != nil {
 		return nil, err
 	}
-	return e.reviewer.Review(ctx, apiVersion, ref.Kind, ref.Namespace, ref.Name, raw)
+	res, err := e.reviewer.Review(ctx, admit.Object{APIVersion: apiVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Raw: raw})
+	if err != nil {
+		return nil, err
+	}
+	return res.Findings(), nil
 }
 
 // cached reports whether the metadata cache still holds the object. The
@@ -122,7 +126,7 @@ func withType(obj client.Object, apiVersion, kind string) client.Object {
 
 // gone turns "not found" (the object or its namespace was deleted) into
 // "no findings"; any other error is retried.
-func gone(err error) ([]check.Finding, error) {
+func gone(err error) ([]admit.Finding, error) {
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

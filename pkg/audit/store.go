@@ -12,7 +12,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/meshguard/meshguard/pkg/check"
+	"github.com/meshguard/meshguard/pkg/admit"
+	"github.com/meshguard/meshguard/pkg/policy"
 )
 
 // Ref names one audited object.
@@ -62,7 +63,7 @@ func newStore(gauge *prometheus.GaugeVec, log logr.Logger, now func() time.Time)
 // set replaces an object's findings (none: the object is clean, gone or out
 // of scope), logging each finding the first time it appears and each one
 // that disappears, so resyncs that change nothing stay silent.
-func (s *store) set(ref Ref, found []check.Finding) {
+func (s *store) set(ref Ref, found []admit.Finding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.objects[ref]
@@ -126,10 +127,12 @@ func (f Finding) same(o Finding) bool {
 
 // reported keeps what enforce mode would act on; advice is not a finding
 // that blocks turning enforce on.
-func reported(s check.Severity) (string, bool) {
+func reported(s policy.Severity) (string, bool) {
 	switch s {
-	case check.Deny, check.Change:
-		return string(s), true
+	case policy.Violation:
+		return "deny", true
+	case policy.Change:
+		return "change", true
 	}
 	return "", false
 }

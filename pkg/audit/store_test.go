@@ -12,7 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/meshguard/meshguard/pkg/check"
+	"github.com/meshguard/meshguard/pkg/admit"
+	"github.com/meshguard/meshguard/pkg/policy"
 )
 
 // newTestStore returns a store on a fresh gauge, its log lines and a clock
@@ -28,13 +29,13 @@ func newTestStore() (*store, *prometheus.GaugeVec, *[]string, *time.Time) {
 func TestStoreLogsNewFindingsOnceAndKeepsSince(t *testing.T) {
 	s, gauge, lines, now := newTestStore()
 	ing := Ref{Kind: kindIngress, Namespace: "app", Name: "web"}
-	deny := check.Finding{Rule: "ingress-in-mesh", Severity: check.Deny, Message: "no"}
-	advice := check.Finding{Rule: "ingress-in-mesh", Severity: check.Warn, Message: "consider gateway api"}
+	deny := admit.Finding{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "no"}
+	advice := admit.Finding{Rule: "ingress-in-mesh", Severity: policy.Advice, Message: "consider gateway api"}
 	first := *now
 
-	s.set(ing, []check.Finding{deny, advice})
+	s.set(ing, []admit.Finding{deny, advice})
 	*now = now.Add(time.Hour)
-	s.set(ing, []check.Finding{deny, advice}) // a resync that changes nothing
+	s.set(ing, []admit.Finding{deny, advice}) // a resync that changes nothing
 
 	if n := strings.Count(strings.Join(*lines, "\n"), `"new finding"`); n != 1 {
 		t.Fatalf("new-finding log lines = %d, want 1: %q", n, *lines)
@@ -55,11 +56,11 @@ func TestStoreCountsObjectsAndClears(t *testing.T) {
 	s, gauge, lines, _ := newTestStore()
 	a := Ref{Kind: kindConfigMap, Namespace: "app", Name: "a"}
 	b := Ref{Kind: kindConfigMap, Namespace: "app", Name: "b"}
-	change := func(msg string) check.Finding {
-		return check.Finding{Rule: "nginx-http11", Severity: check.Change, Message: msg}
+	change := func(msg string) admit.Finding {
+		return admit.Finding{Rule: "nginx-http11", Severity: policy.Change, Message: msg}
 	}
-	s.set(a, []check.Finding{change("one"), change("two")})
-	s.set(b, []check.Finding{change("one")})
+	s.set(a, []admit.Finding{change("one"), change("two")})
+	s.set(b, []admit.Finding{change("one")})
 	if v := testutil.ToFloat64(gauge.WithLabelValues("nginx-http11", "app")); v != 2 {
 		t.Fatalf("gauge = %v, want 2 (objects, not messages)", v)
 	}
@@ -82,8 +83,8 @@ func TestStoreCountsObjectsAndClears(t *testing.T) {
 func TestReportEndpoint(t *testing.T) {
 	s, _, _, _ := newTestStore()
 	s.auditing.Store(true)
-	s.set(Ref{Kind: kindIngress, Namespace: "b", Name: "x"}, []check.Finding{{Rule: "ingress-in-mesh", Severity: check.Deny, Message: "m"}})
-	s.set(Ref{Kind: kindIngress, Namespace: "a", Name: "y"}, []check.Finding{{Rule: "ingress-in-mesh", Severity: check.Deny, Message: "m"}})
+	s.set(Ref{Kind: kindIngress, Namespace: "b", Name: "x"}, []admit.Finding{{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "m"}})
+	s.set(Ref{Kind: kindIngress, Namespace: "a", Name: "y"}, []admit.Finding{{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "m"}})
 
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, ReportPath, nil))

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -23,34 +22,29 @@ import (
 // line, which win over the input's. Ingresses are left out: only a namespace
 // UPDATE lists them, and check sends every object as a CREATE.
 func offlineCluster(files []*File, flagged map[string]map[string]string) cluster.Reader {
-	namespaces := map[string]map[string]string{}
-	objs := map[string]client.Object{}
+	snap := &cluster.Snapshot{Namespaces: map[string]map[string]string{}, IngressClasses: map[string]*networkingv1.IngressClass{}}
 	for _, f := range files {
 		for _, o := range f.Objects {
 			switch {
 			case o.APIVersion == "v1" && o.Kind == "Namespace":
 				var ns corev1.Namespace
 				if json.Unmarshal(o.raw, &ns) == nil && ns.Name != "" {
-					namespaces[ns.Name] = ns.Labels
+					snap.Namespaces[ns.Name] = ns.Labels
 				}
 			case o.APIVersion == "networking.k8s.io/v1" && o.Kind == "IngressClass":
 				ic := &networkingv1.IngressClass{}
 				if json.Unmarshal(o.raw, ic) == nil && ic.Name != "" {
-					objs["IngressClass/"+ic.Name] = ic
+					snap.IngressClasses[ic.Name] = ic
 				}
 			}
 		}
 	}
-	maps.Copy(namespaces, flagged)
-	for _, name := range slices.Sorted(maps.Keys(namespaces)) {
-		objs["Namespace/"+name] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: namespaces[name]}}
-	}
-	c := fake.NewClientBuilder().WithObjects(slices.Collect(maps.Values(objs))...).Build()
-	r := missReader{c}
-	return cluster.Reader{Cache: r, API: r}
+	maps.Copy(snap.Namespaces, flagged)
+	// No API fallback: offline, the snapshot is all there is.
+	return cluster.Reader{Cache: missReader{snap}}
 }
 
-// missReader records, on the review's recorder, every object a rule asked
+// missReader records, on the review's lookups, every object a rule asked
 // for and did not find: offline, "not found" means "not in the input", which
 // check reports instead of letting a rule take it as an answer.
 type missReader struct{ client.Reader }
@@ -59,9 +53,9 @@ type missReader struct{ client.Reader }
 func (m missReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	err := m.Reader.Get(ctx, key, obj, opts...)
 	if apierrors.IsNotFound(err) {
-		if rec := recorderFrom(ctx); rec != nil {
+		if l := lookupsFrom(ctx); l != nil {
 			rule, _ := ctx.Value(ruleKey{}).(string)
-			rec.miss(miss{kind: kindOf(obj), name: key.Name, rule: rule})
+			l.miss(miss{kind: kindOf(obj), name: key.Name, rule: rule})
 		}
 	}
 	return err
@@ -71,61 +65,71 @@ func kindOf(obj client.Object) string {
 	switch o := obj.(type) {
 	case *networkingv1.IngressClass:
 		return "IngressClass"
-	case *corev1.Namespace:
-		return "Namespace"
 	case *metav1.PartialObjectMetadata:
 		return o.Kind
 	}
 	return obj.GetObjectKind().GroupVersionKind().Kind
 }
 
-// recorder collects what happens during the review of one object; it travels
-// in the context so the shared engines and readers need no per-object state.
-type recorder struct {
-	mu       sync.Mutex
-	findings []recorded
-	misses   []miss
+// askingRule runs a rule with its ID in the context, so a miss names the
+// rule that needed the object: the rules and the reader are shared by every
+// review, so who asks travels with the call.
+type askingRule struct{ policy.Rule }
+
+// Check implements policy.Rule.
+func (r askingRule) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	return r.Rule.Check(context.WithValue(ctx, ruleKey{}, r.ID()), req)
+}
+
+// asking wraps every rule of a RuleSet in askingRule.
+func asking(rules RuleSet) RuleSet {
+	return func(c cluster.Reader) (validating, mutating []policy.Rule) {
+		validating, mutating = rules(c)
+		wrap := func(rs []policy.Rule) []policy.Rule {
+			out := make([]policy.Rule, len(rs))
+			for i, r := range rs {
+				out[i] = askingRule{r}
+			}
+			return out
+		}
+		return wrap(validating), wrap(mutating)
+	}
+}
+
+// lookups collects the misses of the review of one object; it travels in
+// the context so the shared reviewer and reader need no per-object state.
+type lookups struct {
+	mu     sync.Mutex
+	misses []miss
 }
 
 // miss is an object a rule asked for and the input does not hold.
 type miss struct{ kind, name, rule string }
 
-type recorded struct {
-	rule    string
-	finding policy.Finding
-}
-
-type recorderKey struct{}
+type lookupsKey struct{}
 
 // ruleKey carries the ID of the rule being run, so a miss names who asked.
 type ruleKey struct{}
 
-func withRecorder(ctx context.Context, r *recorder) context.Context {
-	return context.WithValue(ctx, recorderKey{}, r)
+func withLookups(ctx context.Context, l *lookups) context.Context {
+	return context.WithValue(ctx, lookupsKey{}, l)
 }
 
-func recorderFrom(ctx context.Context) *recorder {
-	r, _ := ctx.Value(recorderKey{}).(*recorder)
-	return r
+func lookupsFrom(ctx context.Context) *lookups {
+	l, _ := ctx.Value(lookupsKey{}).(*lookups)
+	return l
 }
 
-func (r *recorder) add(rule string, fs []policy.Finding) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, f := range fs {
-		r.findings = append(r.findings, recorded{rule, f})
+func (l *lookups) miss(m miss) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A rule may ask for the same object more than once (one class for
+	// several Ingresses): one miss each.
+	if !slices.Contains(l.misses, m) {
+		l.misses = append(l.misses, m)
 	}
 }
 
-func (r *recorder) miss(m miss) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	// The cluster reader asks its cache, then the API reader: one miss each.
-	if !slices.Contains(r.misses, m) {
-		r.misses = append(r.misses, m)
-	}
-}
-
-func (r *recorder) missed(kind string) bool {
-	return slices.ContainsFunc(r.misses, func(m miss) bool { return m.kind == kind })
+func (l *lookups) missed(kind string) bool {
+	return slices.ContainsFunc(l.misses, func(m miss) bool { return m.kind == kind })
 }

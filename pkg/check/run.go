@@ -4,24 +4,20 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/go-logr/logr"
-	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
 // RuleSet builds the validating and mutating rules on top of a cluster
 // reader; cmd/webhook passes the server's own rule list.
-type RuleSet func(c cluster.Reader) (validating, mutating []policy.Rule)
+type RuleSet = admit.RuleSet
 
 // Options configure Run.
 type Options struct {
@@ -79,24 +75,10 @@ func Run(ctx context.Context, files []*File, o Options) *Report {
 	return &Report{Files: files}
 }
 
-// newRunner builds the rules of o on c and wraps them in the two engines,
-// mutating and validating, every review goes through.
+// newRunner builds the rules of o on c, each run with its ID at hand for
+// the misses of the offline reader.
 func newRunner(c cluster.Reader, o Options) *runner {
-	r := &runner{opts: o}
-	validating, mutating := o.Rules(c)
-	modes := policy.Modes{Default: policy.Enforce, PerRule: map[string]policy.Mode{}}
-	for _, id := range o.Off {
-		modes.PerRule[id] = policy.Off
-	}
-	engine := func(rules []policy.Rule) *policy.Engine {
-		wrapped := make([]policy.Rule, len(rules))
-		for i, rule := range rules {
-			wrapped[i] = recordingRule{rule}
-		}
-		return policy.NewEngine(policy.Config{Rules: wrapped, Modes: modes, AllowExemptions: o.AllowExemptions, Log: logr.Discard(), Limits: &policy.Limits{}})
-	}
-	r.validating, r.mutating = engine(validating), engine(mutating)
-	return r
+	return &runner{opts: o, reviewer: admit.NewReviewer(c, admit.Options{Rules: asking(o.Rules), Off: o.Off, AllowExemptions: o.AllowExemptions})}
 }
 
 // parallel calls fn for 0..n-1 on up to workers goroutines (GOMAXPROCS when 0).
@@ -123,60 +105,31 @@ func parallel(n, workers int, fn func(i int)) {
 }
 
 type runner struct {
-	opts                 Options
-	validating, mutating *policy.Engine
+	opts     Options
+	reviewer *admit.Reviewer
 }
 
-// recordingRule hands what a rule finds to the object's recorder as well as
-// to the engine, which still decides everything (modes, exemptions).
-type recordingRule struct{ policy.Rule }
-
-// Check implements policy.Rule.
-func (r recordingRule) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
-	f, err := r.Rule.Check(context.WithValue(ctx, ruleKey{}, r.ID()), req)
-	if rec := recorderFrom(ctx); rec != nil {
-		rec.add(r.ID(), f)
-	}
-	return f, err
-}
-
-// review runs both engines on one object and turns what the rules said into
+// review runs the rules on one object and turns their verdicts into
 // findings; an error means a rule could not decide.
 func (r *runner) review(ctx context.Context, o *Object) error {
-	rec := &recorder{}
-	ctx = withRecorder(ctx, rec)
-	raw := o.raw
-	var said strings.Builder // everything the engines answered, to match findings against
-	resp, mutErr := r.mutating.Review(ctx, r.request(o, raw))
-	if mutErr == nil {
-		record(&said, resp)
-		if len(resp.Patch) > 0 {
-			mutated, ops, err := applyAll(raw, resp.Patch)
-			if err != nil {
-				return fmt.Errorf("the mutating rules' patch does not apply: %v", err)
-			}
-			raw, o.patch = mutated, withoutMutatedAnnotation(ops)
-		}
+	asked := &lookups{}
+	ctx = withLookups(ctx, asked)
+	res, err := r.reviewer.Review(ctx, admit.Object{
+		APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
+		UID: types.UID(fmt.Sprintf("check-%d-%d", o.DocumentIndex, o.Item)), Raw: o.raw,
+	})
+	if res == nil {
+		return err
 	}
-	resp, valErr := r.validating.Review(ctx, r.request(o, raw))
-	if valErr == nil {
-		record(&said, resp)
+	patch, encErr := fixOps(res.Changes)
+	if encErr != nil {
+		return encErr
 	}
-	answer := said.String()
-	for _, rf := range rec.findings {
-		sev, ok := severity(rf.finding.Severity)
-		// The engine, not the rule, has the last word: a finding it did not
-		// pass on (an exempted rule's) is not reported.
-		if !ok || !strings.Contains(answer, "["+rf.rule+"] "+rf.finding.Message) {
-			continue
-		}
-		msg := rf.finding.Message
-		if sev == Deny {
-			msg += exemptNote(answer, rf.rule, msg)
-		}
-		o.add(rf.rule, sev, msg)
+	o.patch = patch
+	for _, f := range res.Findings() {
+		o.add(f.Rule, severity(f.Severity), f.Message)
 	}
-	for _, m := range rec.misses {
+	for _, m := range asked.misses {
 		switch m.kind {
 		case "Namespace":
 			o.add(UnknownNamespaceRule, Deny, fmt.Sprintf(
@@ -186,58 +139,28 @@ func (r *runner) review(ctx context.Context, o *Object) error {
 				"IngressClass %q is not in the input, so %s took it as missing (a class that does not exist is not served by Istio); include the IngressClass if the cluster has one", m.name, m.rule))
 		}
 	}
-	if rec.missed("Namespace") {
+	if asked.missed("Namespace") {
 		// The rule stopped at the namespace it could not read; that is the finding.
 		return nil
 	}
-	if mutErr != nil {
-		return mutErr
-	}
-	return valErr
+	return err
 }
 
-// record keeps the denial and warnings of one engine's answer.
-func record(b *strings.Builder, resp *admissionv1.AdmissionResponse) {
-	if resp.Result != nil {
-		b.WriteString(resp.Result.Message + "; ")
-	}
-	for _, w := range resp.Warnings {
-		b.WriteString(w + "; ")
-	}
-}
-
-func severity(s policy.Severity) (Severity, bool) {
+// severity names a policy severity as check reports it; admit.Findings
+// holds no other.
+func severity(s policy.Severity) Severity {
 	switch s {
 	case policy.Violation:
-		return Deny, true
-	case policy.Advice:
-		return Warn, true
+		return Deny
 	case policy.Change:
-		return Change, true
+		return Change
 	}
-	return "", false
+	return Warn
 }
 
 func (o *Object) add(rule string, sev Severity, msg string) {
 	o.Findings = append(o.Findings, Finding{File: o.File, Line: o.Line, DocumentIndex: o.DocumentIndex,
 		Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Rule: rule, Severity: sev, Message: msg, Source: o.Source})
-}
-
-// request builds the CREATE the API server would send. It is marked dry-run:
-// nothing is stored, and rules must not count or act on it.
-func (r *runner) request(o *Object, raw []byte) *policy.Request {
-	gv, _ := schema.ParseGroupVersion(o.APIVersion)
-	dry := true
-	return policy.NewRequest(&admissionv1.AdmissionRequest{
-		UID:       types.UID(fmt.Sprintf("check-%d-%d", o.DocumentIndex, o.Item)),
-		Kind:      metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: o.Kind},
-		Resource:  metav1.GroupVersionResource{Group: gv.Group, Version: gv.Version},
-		Name:      o.Name,
-		Namespace: o.Namespace,
-		Operation: admissionv1.Create,
-		DryRun:    &dry,
-		Object:    kruntime.RawExtension{Raw: raw},
-	})
 }
 
 // namespace is where the object would be created: its own namespace, else the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"gomodules.xyz/jsonpatch/v2"
@@ -25,7 +26,12 @@ type Config struct {
 }
 
 // Engine runs rules on a request and decides the response for every mode.
-type Engine struct{ c Config }
+type Engine struct {
+	c Config
+	// rendered recycles the verdicts Review renders at once, so the
+	// webhook's hot path allocates no verdict per request.
+	rendered sync.Pool
+}
 
 // NewEngine returns an Engine over the given rules.
 func NewEngine(c Config) *Engine { return &Engine{c: c} }
@@ -49,11 +55,48 @@ type PanicError struct {
 
 func (p *PanicError) Error() string { return fmt.Sprintf("rule %s panicked: %v", p.Rule, p.Value) }
 
-// Review evaluates every rule that applies and returns the admission response
-// (UID not set). A non-nil error means no decision could be reached: the caller
-// must answer with an HTTP error status, never with allowed=false.
+// Decide evaluates every rule that applies and returns what each decided,
+// counting the decisions and logging the findings. A non-nil error means
+// no decision could be reached: the caller must answer with an HTTP error
+// status, never with allowed=false.
+func (e *Engine) Decide(ctx context.Context, req *Request) (*Verdict, error) {
+	v := &Verdict{}
+	if err := e.decide(ctx, req, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Review decides the request and renders the verdict as the admission
+// response (UID not set); errors are Decide's and Verdict.Response's.
 func (e *Engine) Review(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
-	out := newOutcome(e.limits())
+	v, _ := e.rendered.Get().(*Verdict)
+	if v == nil {
+		v = &Verdict{}
+	}
+	defer e.recycle(v)
+	if err := e.decide(ctx, req, v); err != nil {
+		return nil, err
+	}
+	return v.Response(req)
+}
+
+// recycle empties a verdict for the next Review. The response holds none of
+// its memory: every string and slice it carries is built by Response.
+func (e *Engine) recycle(v *Verdict) {
+	clear(v.Rules)
+	clear(v.patch)
+	patch := v.patch[:0]
+	if cap(patch) > 64 {
+		// A huge patch is rare: its operation list is not worth keeping.
+		patch = nil
+	}
+	*v = Verdict{Rules: v.Rules[:0], patch: patch}
+	e.rendered.Put(v)
+}
+
+func (e *Engine) decide(ctx context.Context, req *Request, v *Verdict) error {
+	v.limits = e.limits()
 	applied := false
 	for _, r := range e.c.Rules {
 		if !r.Applies(req) {
@@ -61,21 +104,21 @@ func (e *Engine) Review(ctx context.Context, req *Request) (*admissionv1.Admissi
 		}
 		if err := ctx.Err(); err != nil {
 			// Out of time or abandoned: no partial decision, failurePolicy decides.
-			return nil, fmt.Errorf("before rule %s: %w", r.ID(), err)
+			return fmt.Errorf("before rule %s: %w", r.ID(), err)
 		}
 		applied = true
 		mode := e.c.Modes.For(r.ID())
 		if mode == Off {
 			continue
 		}
-		if err := e.run(ctx, r, mode, req, &out); err != nil {
-			return nil, err
+		if err := e.run(ctx, r, mode, req, v); err != nil {
+			return err
 		}
 	}
 	if !applied && !req.IsDryRun() {
 		e.c.Metrics.skip("")
 	}
-	return out.response(req)
+	return nil
 }
 
 func (e *Engine) limits() Limits {
@@ -85,7 +128,7 @@ func (e *Engine) limits() Limits {
 	return *e.c.Limits
 }
 
-func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *outcome) error {
+func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, v *Verdict) error {
 	id := r.ID()
 	findings, err := safeCheck(ctx, r, req)
 	if err != nil {
@@ -98,8 +141,10 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 		}
 		return fmt.Errorf("rule %s: %w", id, err)
 	}
+	rv := RuleVerdict{ID: id, Mode: mode, Decision: Allowed, Findings: findings}
 	if len(findings) == 0 {
 		e.count(req, id, mode, Allowed)
+		v.Rules = append(v.Rules, rv)
 		return nil
 	}
 	// Exemptions matter only when a rule has something to say, so clean
@@ -109,21 +154,22 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 		e.count(req, id, mode, Error)
 		return err
 	}
-	ex := checkExemption(id, meta.Annotations, e.c.AllowExemptions)
-	if ex.granted {
+	rv.Exemption = checkExemption(id, meta.Annotations, e.c.AllowExemptions)
+	if rv.Exemption.Granted {
+		rv.Decision = Exempt
 		e.count(req, id, mode, Exempt)
-		e.log(req, id, mode, "exempted", "reason", ex.reason)
+		e.log(req, id, mode, "exempted", "reason", rv.Exemption.Reason)
+		v.Rules = append(v.Rules, rv)
 		return nil
 	}
 	if mode == Enforce {
-		if findings, err = e.patchWithin(req, id, findings, out); err != nil {
+		if rv.Findings, err = e.patchWithin(req, id, findings, v); err != nil {
 			e.count(req, id, mode, Error)
 			return fmt.Errorf("rule %s: %w", id, err)
 		}
 	}
-	decision := Allowed
-	for _, f := range findings {
-		d := out.add(id, mode, f, ex.note)
+	for _, f := range rv.Findings {
+		d := decisionOf(mode, f.Severity)
 		if f.Severity == Skipped {
 			if !req.IsDryRun() {
 				e.c.Metrics.skip(id)
@@ -134,19 +180,20 @@ func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, out *
 			continue
 		}
 		e.log(req, id, mode, "finding", "decision", d, "message", f.Message)
-		if rank(d) > rank(decision) {
-			decision = d
+		if rank(d) > rank(rv.Decision) {
+			rv.Decision = d
 		}
 	}
-	e.count(req, id, mode, decision)
+	e.count(req, id, mode, rv.Decision)
+	v.Rules = append(v.Rules, rv)
 	return nil
 }
 
-// patchWithin encodes the patch of a rule's changes into out. When they do
+// patchWithin encodes the patch of a rule's changes into v. When they do
 // not fit within the patch limit, the rule changes nothing (a mutation
 // applies completely or not at all) and its changes become one warning
 // saying so.
-func (e *Engine) patchWithin(req *Request, id string, findings []Finding, out *outcome) ([]Finding, error) {
+func (e *Engine) patchWithin(req *Request, id string, findings []Finding, v *Verdict) ([]Finding, error) {
 	var ops []jsonpatch.Operation
 	first := -1
 	for i, f := range findings {
@@ -160,7 +207,7 @@ func (e *Engine) patchWithin(req *Request, id string, findings []Finding, out *o
 	if first < 0 {
 		return findings, nil
 	}
-	fits, size, err := out.encodePatch(ops)
+	fits, size, err := v.encodePatch(ops)
 	if err != nil || fits {
 		return findings, err
 	}
@@ -175,7 +222,7 @@ func (e *Engine) patchWithin(req *Request, id string, findings []Finding, out *o
 	}
 	return append(kept, Warn(fmt.Sprintf(
 		"the object was left unchanged: its changes make a JSON patch of %d bytes, over the %d-byte limit of one response; make them in your source manifest: %s",
-		size, out.limits.PatchBytes, findings[first].Message))), nil
+		size, v.limits.PatchBytes, findings[first].Message))), nil
 }
 
 // log writes one structured line per finding; the key list is built only when
@@ -210,6 +257,21 @@ func safeCheck(ctx context.Context, r Rule, req *Request) (f []Finding, err erro
 		}
 	}()
 	return r.Check(ctx, req)
+}
+
+// decisionOf is the decision one finding implies in a mode.
+func decisionOf(mode Mode, s Severity) Decision {
+	switch {
+	case s == Violation && mode == Enforce:
+		return Denied
+	case s == Violation:
+		return WouldDeny
+	case s == Change && mode == Enforce:
+		return Mutated
+	case s == Change:
+		return WouldMutate
+	}
+	return Allowed
 }
 
 func rank(d Decision) int {

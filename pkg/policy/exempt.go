@@ -11,27 +11,19 @@ const (
 	ExemptReasonAnnotation = "meshguard.dev/exempt-reason"
 )
 
-// exemption is the outcome of an object's exemption request for one rule.
-type exemption struct {
-	granted bool
-	// note is appended to the rule's messages when an exemption was asked for but
-	// not granted, so the user learns why it did not work.
-	note   string
-	reason string
-}
-
-func checkExemption(rule string, annotations map[string]string, allow bool) exemption {
+// checkExemption decides an object's exemption request for one rule.
+func checkExemption(rule string, annotations map[string]string, allow bool) Exemption {
 	if !listsRule(annotations[ExemptAnnotation], rule) {
-		return exemption{}
+		return Exemption{}
 	}
 	if !allow {
-		return exemption{note: fmt.Sprintf("(the object asks for an exemption from %s, but exemptions are turned off on this cluster; ask the cluster admins)", rule)}
+		return Exemption{Note: fmt.Sprintf("(the object asks for an exemption from %s, but exemptions are turned off on this cluster; ask the cluster admins)", rule)}
 	}
 	reason := strings.TrimSpace(annotations[ExemptReasonAnnotation])
 	if reason == "" {
-		return exemption{note: fmt.Sprintf("(the object asks for an exemption from %s, but it is not granted without a reason: set a non-empty %s annotation)", rule, ExemptReasonAnnotation)}
+		return Exemption{Note: fmt.Sprintf("(the object asks for an exemption from %s, but it is not granted without a reason: set a non-empty %s annotation)", rule, ExemptReasonAnnotation)}
 	}
-	return exemption{granted: true, reason: reason}
+	return Exemption{Granted: true, Reason: reason}
 }
 
 func listsRule(list, rule string) bool {

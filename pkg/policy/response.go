@@ -16,122 +16,47 @@ import (
 // can be told to ignore the difference.
 const MutatedAnnotation = "meshguard.dev/mutated"
 
-// outcome collects what every rule found on one request; response turns it
-// into the single AdmissionResponse within the limits.
-type outcome struct {
-	limits    Limits
-	denials   capped
-	warnings  capped
-	audit     map[string]*annotation
-	patch     [][]byte // JSON patch operations, each encoded once
-	patchLen  int
-	mutatedBy []string
-}
-
-func newOutcome(l Limits) outcome {
-	return outcome{limits: l, denials: capped{limit: l.Warnings}, warnings: capped{limit: l.Warnings}}
-}
-
-// add records one finding according to the mode and returns the decision it implies.
-func (o *outcome) add(rule string, mode Mode, f Finding, exemptNote string) Decision {
-	tag := "[" + rule + "] "
-	if mode == Audit {
-		tag = "[" + rule + "] (audit) "
-	}
-	switch f.Severity {
-	case Violation:
-		msg := f.Message
-		if exemptNote != "" {
-			msg += " " + exemptNote
+// Response renders the verdict as the AdmissionResponse (UID not set)
+// within the engine's limits: each rule's findings tagged with its ID and
+// mode, as denials, warnings and audit annotations, capped in number and
+// size; the enforced changes as one JSON patch.
+func (v *Verdict) Response(req *Request) (*admissionv1.AdmissionResponse, error) {
+	l := v.limits
+	denials, warnings := capped{limit: l.Warnings}, capped{limit: l.Warnings}
+	var audit annotations
+	for i := range v.Rules {
+		r := &v.Rules[i]
+		if r.Exemption.Granted || len(r.Findings) == 0 {
+			continue
 		}
-		if mode == Enforce {
-			o.denials.add(rule, o.limits.clipMessage(tag+msg))
-			return Denied
+		tag := "[" + r.ID + "] "
+		if r.Mode == Audit {
+			tag = "[" + r.ID + "] (audit) "
 		}
-		o.warnings.add(rule, o.limits.clipMessage(tag+"would deny: "+msg))
-		o.annotate(rule, "would deny: "+msg)
-		return WouldDeny
-	case Change:
-		if mode == Enforce {
-			o.warnings.add(rule, o.limits.clipMessage(tag+f.Message))
-			if !slices.Contains(o.mutatedBy, rule) {
-				o.mutatedBy = append(o.mutatedBy, rule)
+		for _, f := range r.Findings {
+			switch f.Severity {
+			case Violation:
+				msg := r.Message(f)
+				if r.Mode == Enforce {
+					denials.add(r.ID, l.clipMessage(tag+msg))
+					continue
+				}
+				warnings.add(r.ID, l.clipMessage(tag+"would deny: "+msg))
+				audit.add(r.ID, "would deny: "+msg, l)
+			case Change:
+				if r.Mode == Enforce {
+					warnings.add(r.ID, l.clipMessage(tag+f.Message))
+					continue
+				}
+				warnings.add(r.ID, l.clipMessage(tag+"would change (not applied): "+f.Message))
+				audit.add(r.ID, "would change: "+f.Message, l)
+			case Advice:
+				warnings.add(r.ID, l.clipMessage(tag+f.Message))
 			}
-			return Mutated
 		}
-		o.warnings.add(rule, o.limits.clipMessage(tag+"would change (not applied): "+f.Message))
-		o.annotate(rule, "would change: "+f.Message)
-		return WouldMutate
-	case Advice:
-		o.warnings.add(rule, o.limits.clipMessage(tag+f.Message))
 	}
-	return Allowed
-}
-
-// annotation is the audit annotation value of one rule: its messages joined
-// by "; ", within the message limit.
-type annotation struct {
-	b       strings.Builder
-	omitted int
-}
-
-func (o *outcome) annotate(rule, msg string) {
-	if o.audit == nil {
-		o.audit = map[string]*annotation{}
-	}
-	a := o.audit[rule]
-	if a == nil {
-		a = &annotation{}
-		o.audit[rule] = a
-	}
-	switch {
-	case a.omitted > 0 || o.limits.MessageBytes > 0 && a.b.Len() >= o.limits.MessageBytes:
-		a.omitted++
-	case a.b.Len() > 0:
-		a.b.WriteString("; ")
-		fallthrough
-	default:
-		a.b.WriteString(msg)
-	}
-}
-
-func (o *outcome) annotations() map[string]string {
-	if o.audit == nil {
-		return nil
-	}
-	out := make(map[string]string, len(o.audit))
-	for rule, a := range o.audit {
-		v := o.limits.clipMessage(a.b.String())
-		if a.omitted > 0 {
-			v += "; and " + strconv.Itoa(a.omitted) + " more"
-		}
-		out[rule] = v
-	}
-	return out
-}
-
-// encodePatch encodes a rule's patch operations and says whether they fit
-// within the patch limit beside what earlier rules added; ops that do not
-// fit are not kept.
-func (o *outcome) encodePatch(ops []jsonpatch.Operation) (fits bool, size int, err error) {
-	enc := make([][]byte, len(ops))
-	for i, op := range ops {
-		if enc[i], err = encodeOp(op); err != nil {
-			return false, 0, err
-		}
-		size += len(enc[i]) + 1
-	}
-	if o.limits.PatchBytes > 0 && o.patchLen+size > o.limits.PatchBytes {
-		return false, size, nil
-	}
-	o.patch = append(o.patch, enc...)
-	o.patchLen += size
-	return true, size, nil
-}
-
-func (o *outcome) response(req *Request) (*admissionv1.AdmissionResponse, error) {
-	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: o.warnings.list("warnings"), AuditAnnotations: o.annotations()}
-	if denials := o.denials.list("denials"); len(denials) > 0 {
+	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings.list("warnings"), AuditAnnotations: audit.values(l)}
+	if denials := denials.list("denials"); len(denials) > 0 {
 		resp.Allowed = false
 		resp.Result = &metav1.Status{
 			Status:  metav1.StatusFailure,
@@ -141,26 +66,97 @@ func (o *outcome) response(req *Request) (*admissionv1.AdmissionResponse, error)
 		}
 		return resp, nil
 	}
-	if len(o.patch) == 0 {
+	patch, err := v.encodedPatch(req)
+	if err != nil {
+		return nil, err
+	}
+	if patch == nil {
 		return resp, nil
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	resp.Patch, resp.PatchType = patch, &pt
+	return resp, nil
+}
+
+// Patch is the JSON patch the response carries: the enforced changes and
+// the meshguard.dev/mutated annotation naming their rules; nil when nothing
+// changes or the request is denied.
+func (v *Verdict) Patch(req *Request) ([]byte, error) {
+	if v.Denied() {
+		return nil, nil
+	}
+	return v.encodedPatch(req)
+}
+
+func (v *Verdict) encodedPatch(req *Request) ([]byte, error) {
+	if len(v.patch) == 0 {
+		return nil, nil
 	}
 	meta, err := req.Meta()
 	if err != nil {
 		return nil, err
 	}
-	last, err := encodeOp(mutatedAnnotationOp(meta.Annotations, o.mutatedBy))
+	var mutatedBy []string
+	for i := range v.Rules {
+		if id := v.Rules[i].ID; v.Rules[i].changes() && !slices.Contains(mutatedBy, id) {
+			mutatedBy = append(mutatedBy, id)
+		}
+	}
+	last, err := encodeOp(mutatedAnnotationOp(meta.Annotations, mutatedBy))
 	if err != nil {
 		return nil, err
 	}
-	patch := make([]byte, 0, o.patchLen+len(last)+2)
+	patch := make([]byte, 0, v.patchLen+len(last)+2)
 	patch = append(patch, '[')
-	for _, op := range o.patch {
+	for _, op := range v.patch {
 		patch = append(append(patch, op...), ',')
 	}
-	patch = append(append(patch, last...), ']')
-	pt := admissionv1.PatchTypeJSONPatch
-	resp.Patch, resp.PatchType = patch, &pt
-	return resp, nil
+	return append(append(patch, last...), ']'), nil
+}
+
+// annotations are the audit annotations of audit-mode rules, one per rule.
+type annotations map[string]*annotation
+
+// annotation is the audit annotation value of one rule: its messages joined
+// by "; ", within the message limit.
+type annotation struct {
+	b       strings.Builder
+	omitted int
+}
+
+func (a *annotations) add(rule, msg string, l Limits) {
+	if *a == nil {
+		*a = annotations{}
+	}
+	an := (*a)[rule]
+	if an == nil {
+		an = &annotation{}
+		(*a)[rule] = an
+	}
+	switch {
+	case an.omitted > 0 || l.MessageBytes > 0 && an.b.Len() >= l.MessageBytes:
+		an.omitted++
+	case an.b.Len() > 0:
+		an.b.WriteString("; ")
+		fallthrough
+	default:
+		an.b.WriteString(msg)
+	}
+}
+
+func (a annotations) values(l Limits) map[string]string {
+	if a == nil {
+		return nil
+	}
+	out := make(map[string]string, len(a))
+	for rule, an := range a {
+		v := l.clipMessage(an.b.String())
+		if an.omitted > 0 {
+			v += "; and " + strconv.Itoa(an.omitted) + " more"
+		}
+		out[rule] = v
+	}
+	return out
 }
 
 // wireOp is a JSON patch operation as sent; marshalling it directly avoids

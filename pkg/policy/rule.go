@@ -1,6 +1,7 @@
-// Package policy turns what rules find into admission responses. It is the one
-// place that knows about modes (enforce, audit, off), exemptions, dry runs and
-// metrics; rules only report findings.
+// Package policy turns what rules find into a Verdict, which the webhook
+// renders as an admission response and offline callers read as data. It is
+// the one place that knows about modes (enforce, audit, off), exemptions,
+// dry runs and metrics; rules only report findings.
 package policy
 
 import (
