@@ -1,8 +1,9 @@
 package nginx
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -15,13 +16,22 @@ type change struct {
 	edit     Edit
 }
 
-// changes turns the walker's plan into byte-level edits per value.
-func (w *walker) changes() (map[string][]change, error) {
-	out := map[string][]change{}
+// edited is one value with its edits, sorted by offset, and its new text.
+type edited struct {
+	key  string
+	cs   []change
+	text string
+}
+
+// changes turns the walker's plan into byte-level edits, grouped by value in
+// key order. (A slice rather than a map by key: most sets are one value,
+// and a map per set was a noticeable part of the cost of many small ones.)
+func (w *walker) changes() ([]edited, error) {
+	all := make([]change, 0, len(w.inserts)+len(w.rewr))
 	for _, ins := range w.inserts {
 		c := insertChange(ins.at.f, ins.anchor)
 		c.edit.Reason = ins.reason
-		out[ins.at.f.key] = append(out[ins.at.f.key], c)
+		all = append(all, c)
 	}
 	for _, s := range w.rewr {
 		c, err := rewriteChange(s.f, s.n)
@@ -29,15 +39,25 @@ func (w *walker) changes() (map[string][]change, error) {
 			return nil, err
 		}
 		c.edit.Reason = w.rewSeen[s]
-		out[s.f.key] = append(out[s.f.key], c)
+		all = append(all, c)
 	}
-	for _, cs := range out {
-		sort.Slice(cs, func(i, j int) bool { return cs[i].off < cs[j].off })
-		for i := 1; i < len(cs); i++ {
-			if cs[i].off < cs[i-1].off+cs[i-1].del {
-				return nil, fmt.Errorf("overlapping edits in line %d", cs[i].edit.Line)
-			}
+	slices.SortFunc(all, func(a, b change) int {
+		if c := strings.Compare(a.edit.File, b.edit.File); c != 0 {
+			return c
 		}
+		return cmp.Compare(a.off, b.off)
+	})
+	var out []edited
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j].edit.File == all[i].edit.File {
+			if all[j].off < all[j-1].off+all[j-1].del {
+				return nil, fmt.Errorf("overlapping edits in line %d", all[j].edit.Line)
+			}
+			j++
+		}
+		out = append(out, edited{key: all[i].edit.File, cs: all[i:j:j]})
+		i = j
 	}
 	return out, nil
 }
@@ -46,17 +66,26 @@ func (w *walker) changes() (map[string][]change, error) {
 // on a line of its own, indented like the anchor, when the anchor starts its
 // line; otherwise on the anchor's line, right before it, followed by one
 // space (a one-line block such as "location / { proxy_pass http://x; }").
+//
+// Only the gap between the previous token and the anchor is searched for
+// the line start: searching back from the anchor through the whole text
+// would cost a full pass per edit on a value written without newlines.
 func insertChange(f *file, anchor int32) change {
 	ti := f.nodes[anchor].nameTok
 	t := &f.toks[ti]
 	start := int(t.start)
-	ls := strings.LastIndexByte(f.src[:start], '\n') + 1
 	prevEnd := 0
 	if ti > 0 {
 		prevEnd = int(f.toks[ti-1].end)
 	}
 	c := change{edit: Edit{File: f.key, Line: int(t.line), New: newDirective}}
-	if prevEnd <= ls {
+	ls := -1 // where the anchor's line starts, if nothing but blanks come before it there
+	if i := strings.LastIndexByte(f.src[prevEnd:start], '\n'); i >= 0 {
+		ls = prevEnd + i + 1
+	} else if prevEnd == 0 || f.src[prevEnd-1] == '\n' {
+		ls = prevEnd
+	}
+	if ls >= 0 {
 		c.off = ls
 		c.text = f.src[ls:start] + newDirective + lineEnding(f.src, start, ls)
 	} else {
@@ -68,7 +97,9 @@ func insertChange(f *file, anchor int32) change {
 
 // lineEnding returns the line ending to give a line inserted at ls, in front
 // of the line holding offset at: that line's own ending, else the previous
-// line's, so a CRLF file stays CRLF.
+// line's, so a CRLF file stays CRLF. It reads the rest of the line; that
+// costs one pass over the text in all, because only an anchor that starts
+// its line gets here, and a line has one start.
 func lineEnding(src string, at, ls int) string {
 	if i := strings.IndexByte(src[at:], '\n'); i >= 0 {
 		if i > 0 && src[at+i-1] == '\r' {

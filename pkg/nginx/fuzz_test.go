@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -56,7 +57,7 @@ func fuzzCheck(t *testing.T, files map[string]string) {
 		if out == in {
 			t.Fatalf("%s: reported as changed but equal", k)
 		}
-		if _, err := parse(k, out); err != nil {
+		if _, err := parse(context.Background(), k, out); err != nil {
 			t.Fatalf("%s: output does not parse: %v\n%q", k, err, out)
 		}
 		if crossplaneParses(in) == nil {

@@ -3,7 +3,7 @@ package nginx
 import (
 	"context"
 	"fmt"
-	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -12,14 +12,35 @@ import (
 // mention proxy_pass (candidates) and the values connected to them by include.
 type fileSet struct {
 	all       map[string]string // the ConfigMap's values
+	allKeys   []string          // of all, sorted, once a glob needs them
 	maxBytes  int
 	parsed    map[string]*file
-	candidate map[string]bool
-	skipped   map[string]bool
+	keys      []string // of parsed, sorted
+	initial   []string // the candidates and the values mentioning include, sorted
+	rest      []string // the other keys, sorted once a glob needs them
+	candidate map[string]candidate
 	edges     map[string][]string // includer -> included keys, deduplicated
 	included  map[string]bool     // keys some parsed value includes
-	resolved  map[string][]string // include pattern -> matching keys
+	resolved  map[string][]string // include pattern -> matching keys, sorted
+
+	// work counts what resolving includes has cost (keys a glob was matched
+	// against, keys an include named); past workLimit the set is not analysed.
+	work, workLimit int
+	// walkLimit bounds the directive visits of all walkers of one pass over
+	// the set; walkLeft is what is left of it for the analysis and the check.
+	walkLimit int
+	walkLeft  [2]int
+	walkers   [2]walker // see newWalker
 }
+
+// minIncludeWork is the include-resolution budget of a small ConfigMap; a
+// larger one gets one unit per byte. Following an include to a key costs a
+// unit, matching a glob against a key about a unit per byte of the pattern
+// (more against a long key, one in all against a key too short to match),
+// so every value may include every other one in a ConfigMap of up to about
+// two hundred values, and beyond that the work stays proportional to the
+// input.
+const minIncludeWork = 1 << 16
 
 // load parses the candidates, the values that may include them (those
 // mentioning "include") and, transitively, the values they include. A
@@ -27,127 +48,149 @@ type fileSet struct {
 // cannot be parsed is simply not nginx config, and including it is an
 // include of unknown content.
 func load(ctx context.Context, all map[string]string, maxBytes int, res *Result) *fileSet {
+	var queue, cands, rest []string
+	size := 0
+	for k, v := range all {
+		size += len(k) + len(v)
+		if look := NeedsLook(v); look || strings.Contains(v, "include") {
+			queue = append(queue, k)
+			if look {
+				cands = append(cands, k)
+			}
+		} else {
+			rest = append(rest, k)
+		}
+	}
+	// sized up front: a ConfigMap may hold tens of thousands of values
 	s := &fileSet{
 		all: all, maxBytes: maxBytes,
-		parsed: map[string]*file{}, candidate: map[string]bool{}, skipped: map[string]bool{},
+		parsed: make(map[string]*file, len(queue)), candidate: make(map[string]candidate, len(cands)),
 		edges: map[string][]string{}, included: map[string]bool{}, resolved: map[string][]string{},
+		keys: make([]string, 0, len(queue)),
 	}
-	var queue []string
-	for k, v := range all {
-		if NeedsLook(v) {
-			s.candidate[k] = true
-		}
-		if NeedsLook(v) || strings.Contains(v, "include") {
-			queue = append(queue, k)
-		}
+	for _, k := range cands {
+		s.candidate[k] = pending
 	}
+	s.workLimit = max(minIncludeWork, size)
 	sort.Strings(queue)
-	tried := map[string]bool{}
-	for len(queue) > 0 {
+	s.initial, s.rest = queue, rest
+	// A key joins the queue once, however many includes name it, and the
+	// keys of a pattern are looked at once, however many values include it.
+	// The sets are made at the first include: most ConfigMaps have none.
+	var queued, queuedAll map[string]bool
+	for ; len(queue) > 0 && s.work <= s.workLimit; queue = queue[1:] {
 		k := queue[0]
-		queue = queue[1:]
-		if tried[k] {
-			continue
-		}
-		tried[k] = true
 		if ctx.Err() != nil {
-			s.skip(k, reasonDeadline, res)
-			continue
+			break
 		}
-		f, reason := s.parseOne(k)
+		f, reason := s.parseOne(ctx, k)
 		if f == nil {
+			if ctx.Err() != nil {
+				reason = reasonDeadline
+			}
 			s.skip(k, reason, res)
 			continue
 		}
 		s.parsed[k] = f
+		s.keys = append(s.keys, k)
 		for i := range f.nodes {
 			if f.nodes[i].name != "include" {
 				continue
 			}
-			for _, inc := range s.resolve(f, int32(i)) {
-				if !tried[inc] {
+			keys, pattern := s.resolvePattern(f, int32(i))
+			if queuedAll[pattern] {
+				continue // every value the pattern names is queued already
+			}
+			for _, inc := range keys {
+				if queued == nil {
+					queued = make(map[string]bool, len(s.initial))
+					for _, q := range s.initial {
+						queued[q] = true
+					}
+				}
+				if !queued[inc] {
+					queued[inc] = true
 					queue = append(queue, inc)
 				}
 			}
+			if queuedAll == nil {
+				queuedAll = map[string]bool{}
+			}
+			queuedAll[pattern] = true
 		}
 	}
-	if ctx.Err() != nil {
-		for k := range s.candidate {
-			s.skip(k, reasonDeadline, res)
-		}
+	switch {
+	case ctx.Err() != nil:
+		s.skipAll(reasonDeadline, res)
 		return nil
+	case s.work > s.workLimit:
+		s.skipAll(fmt.Sprintf("includes fan out to more than %d key matches, too many to follow", s.workLimit), res)
+		return nil
+	}
+	if queued != nil {
+		sort.Strings(s.keys) // keys found through includes came last
 	}
 	s.link()
 	return s
 }
 
 // parseOne parses one value, or says why it cannot be analysed.
-func (s *fileSet) parseOne(k string) (*file, string) {
+func (s *fileSet) parseOne(ctx context.Context, k string) (*file, string) {
 	v := s.all[k]
 	if len(v) > s.maxBytes {
 		return nil, fmt.Sprintf("value is %d bytes, over the %d-byte limit", len(v), s.maxBytes)
 	}
-	f, err := parse(k, v)
+	f, err := parse(ctx, k, v)
 	if err != nil {
 		return nil, "not analysable as nginx config: " + err.Error()
 	}
 	return f, ""
 }
 
+// candidate is where a value that mentions proxy_pass stands. (One map for
+// both, sized once: a map of skipped values growing key by key cost more
+// than the rest of skipping tens of thousands of them at the deadline.)
+type candidate uint8
+
+const (
+	notCandidate candidate = iota
+	pending
+	skipped
+)
+
 // skip records that candidate k is left alone; non-candidates are dropped silently.
 func (s *fileSet) skip(k, reason string, res *Result) {
-	if s.candidate[k] && !s.skipped[k] {
-		s.skipped[k] = true
+	if s.candidate[k] == pending {
+		s.candidate[k] = skipped
 		res.Skipped = append(res.Skipped, Skip{File: k, Reason: reason})
 	}
 }
 
-// resolve returns the keys an include directive of f names, matching the
-// base name of its path against the keys: a ConfigMap's keys are file names
-// and it is mounted as a directory, so "include /etc/nginx/conf.d/*.conf;"
-// and "include conf.d/*.conf;" both mean the keys ending in ".conf". A value
-// never includes itself this way; a glob over its own directory does not
-// mean that.
-func (s *fileSet) resolve(f *file, n int32) []string {
-	a, ok := f.arg(n)
-	if !ok {
-		return nil
+// skipAll reports every candidate not yet reported as skipped for reason,
+// in key order without sorting them again: when the budget has run out,
+// sorting tens of thousands of keys is time it no longer has.
+func (s *fileSet) skipAll(reason string, res *Result) {
+	res.Skipped = slices.Grow(res.Skipped, len(s.candidate))
+	for _, k := range s.initial {
+		s.skip(k, reason, res)
 	}
-	pattern := path.Base(f.val(a))
-	keys, ok := s.resolved[pattern]
-	if !ok {
-		if strings.ContainsAny(pattern, "*?[") {
-			for k := range s.all {
-				if m, err := path.Match(pattern, k); err == nil && m {
-					keys = append(keys, k)
-				}
-			}
-			sort.Strings(keys)
-		} else if _, ok := s.all[pattern]; ok {
-			keys = []string{pattern}
-		}
-		s.resolved[pattern] = keys
-	}
-	out := keys[:0:0]
-	for _, k := range keys {
-		if k != f.key {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
-// link records the include edges between parsed values.
+// link records the include edges between parsed values, and sets the
+// budget of the walks: nodes of all parsed values, each visit of a value
+// through an include counting again.
 func (s *fileSet) link() {
-	for _, k := range sortedKeys(s.parsed) {
+	total := 0
+	for _, k := range s.keys {
 		f := s.parsed[k]
+		total += len(f.nodes)
 		seen := map[string]bool{}
 		for i := range f.nodes {
 			if f.nodes[i].name != "include" {
 				continue
 			}
-			for _, inc := range s.resolve(f, int32(i)) {
-				if s.parsed[inc] != nil && !seen[inc] {
+			for _, inc := range s.includes(f, int32(i)).keys {
+				if !seen[inc] {
 					seen[inc] = true
 					s.edges[k] = append(s.edges[k], inc)
 					s.included[inc] = true
@@ -155,48 +198,10 @@ func (s *fileSet) link() {
 			}
 		}
 	}
-}
-
-// components groups the parsed values into sets joined by includes, keeping
-// only the sets that hold a candidate: each set is rewritten as a whole.
-func (s *fileSet) components() [][]string {
-	parent := map[string]string{}
-	var find func(string) string
-	find = func(k string) string {
-		for parent[k] != "" && parent[k] != k {
-			k = parent[k]
-		}
-		return k
-	}
-	for k := range s.parsed {
-		parent[k] = k
-	}
-	for from, tos := range s.edges {
-		for _, to := range tos {
-			a, b := find(from), find(to)
-			if a != b {
-				if b < a {
-					a, b = b, a
-				}
-				parent[b] = a
-			}
-		}
-	}
-	groups := map[string][]string{}
-	for _, k := range sortedKeys(s.parsed) {
-		r := find(k)
-		groups[r] = append(groups[r], k)
-	}
-	var out [][]string
-	for _, r := range sortedKeys(groups) {
-		for _, k := range groups[r] {
-			if s.candidate[k] {
-				out = append(out, groups[r])
-				break
-			}
-		}
-	}
-	return out
+	// Includes make a value count once per include site; the limit allows a
+	// generous amount of sharing and stops include fan-out that grows faster.
+	s.walkLimit = max(1<<20, 16*total)
+	s.walkLeft = [2]int{s.walkLimit, s.walkLimit}
 }
 
 // roots returns the values of a component that no other value includes:
@@ -216,13 +221,4 @@ func (s *fileSet) skipUnfinished(comp []string, res *Result, reason string) {
 	for _, k := range comp {
 		s.skip(k, reason, res)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

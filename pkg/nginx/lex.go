@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"context"
 	"fmt"
 	"unicode/utf8"
 )
@@ -31,14 +32,22 @@ const (
 // "is nginx config" meaning the same thing as the upstream library; lexing
 // here instead of calling crossplane.Lex (a rune channel, ~21 MB/s) keeps the
 // admission path fast and gives byte offsets for in-place edits.
-func lex(src string) (lexed, error) {
-	lx := lexer{lexed: lexed{src: src, toks: make([]token, 0, len(src)/5+4)}}
+//
+// ctx is checked every lexCheckEvery bytes, so a huge value stops soon after
+// the request's time budget runs out; the error is then ctx.Err().
+func lex(ctx context.Context, src string) (lexed, error) {
+	lx := lexer{ctx: ctx, lexed: lexed{src: src, toks: make([]token, 0, len(src)/5+4)}}
 	err := lx.run()
 	return lx.lexed, err
 }
 
+// lexCheckEvery is how many bytes the lexer reads between two looks at the
+// context: well under a millisecond of work.
+const lexCheckEvery = 64 << 10
+
 type lexer struct {
 	lexed
+	ctx context.Context
 	buf []byte // the pending value, kept only once it differs from the raw bytes
 
 	has      bool // the pending token has content
@@ -113,7 +122,14 @@ func (lx *lexer) run() error {
 		laEsc                     bool
 	)
 	readNext := true
+	checkAt := lexCheckEvery
 	for {
+		if pos >= checkAt {
+			if err := lx.ctx.Err(); err != nil {
+				return err
+			}
+			checkAt = pos + lexCheckEvery
+		}
 		if readNext && !esc {
 			// Fast paths over runs of plain ASCII that the state machine
 			// below would take one byte at a time with the same outcome.

@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,7 +31,7 @@ func crossplaneTokens(src string) []string {
 
 // ownTokens renders lex's result in the same form as crossplaneTokens.
 func ownTokens(src string) []string {
-	l, err := lex(src)
+	l, err := lex(context.Background(), src)
 	var out []string
 	for i, t := range l.toks {
 		out = append(out, fmt.Sprintf("%d %t %q", t.line, t.quoted(), l.val(int32(i))))
@@ -64,7 +65,7 @@ func sameAsCrossplane(t *testing.T, name, src string) {
 // value is exactly the raw text (without the quotes of a quoted token).
 func spansMatchValues(t *testing.T, name, src string) {
 	t.Helper()
-	l, _ := lex(src)
+	l, _ := lex(context.Background(), src)
 	prevEnd := 0
 	for i, tk := range l.toks {
 		start, end, val := int(tk.start), int(tk.end), l.val(int32(i))

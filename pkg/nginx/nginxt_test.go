@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,7 +24,7 @@ func TestNginxAcceptsRewrites(t *testing.T) {
 		r := rewrite(cm.files)
 		for _, key := range sortedKeys(cm.files) {
 			in := cm.files[key]
-			f, err := parse(key, in)
+			f, err := parse(context.Background(), key, in)
 			if err != nil {
 				continue // not nginx config (a manifest's raw YAML), left alone by Rewrite
 			}
@@ -76,7 +77,7 @@ func TestNginxWrapsEveryShape(t *testing.T) {
 		"duplicate": "proxy_http_version 1.1;\nproxy_http_version 1.1;\nproxy_pass http://app.internal;\n",
 	}
 	for _, name := range sortedKeys(values) {
-		f, err := parse(name, values[name])
+		f, err := parse(context.Background(), name, values[name])
 		if err != nil {
 			t.Fatal(err)
 		}

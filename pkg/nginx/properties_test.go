@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -71,7 +72,7 @@ func checkProperties(t *testing.T, files map[string]string) {
 				t.Errorf("%s: output does not parse with crossplane: %v", k, err)
 			}
 		}
-		if _, err := parse(k, out); err != nil {
+		if _, err := parse(context.Background(), k, out); err != nil {
 			t.Errorf("%s: output does not parse: %v", k, err)
 		}
 		if err := onlyVersionChanges(in, out); err != nil {

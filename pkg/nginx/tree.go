@@ -1,8 +1,10 @@
 package nginx
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxDepth bounds block nesting; real configs stay under ten levels, and the
@@ -17,6 +19,7 @@ type node struct {
 	nameTok int32 // token index of the directive name
 	term    int32 // token index of the ";" or "{" that ends the directive
 	end     int32 // node index just past this node's subtree
+	arg     int32 // token index of the only argument; -1 unless there is exactly one
 	block   bool
 }
 
@@ -25,6 +28,7 @@ type file struct {
 	key string
 	lexed
 	nodes []node
+	incs  map[int32]incl // what each include directive names, filled as asked
 }
 
 // args returns the token indexes of the arguments of node n, comments left
@@ -41,32 +45,35 @@ func (f *file) args(n int32) []int32 {
 }
 
 // arg returns the token index of the only argument of node n, or false when
-// it has not exactly one.
+// it has not exactly one. It is read on every visit of a directive, and a
+// directive may be visited once per include site, so parse works it out once.
 func (f *file) arg(n int32) (int32, bool) {
-	nd := &f.nodes[n]
-	a := int32(-1)
-	for i := nd.nameTok + 1; i < nd.term; i++ {
-		if f.toks[i].comment() {
-			continue
-		}
-		if a >= 0 {
-			return -1, false
-		}
-		a = i
-	}
+	a := f.nodes[n].arg
 	return a, a >= 0
 }
 
 // line returns the line of node n's name.
 func (f *file) line(n int32) int { return int(f.toks[f.nodes[n].nameTok].line) }
 
+// maxLabel bounds the length of a label: a hostile block with a megabyte of
+// arguments must not be copied into every message that names it.
+const maxLabel = 4 * maxName
+
 // label describes block node n for messages, e.g. "location /api".
 func (f *file) label(n int32) string {
 	var b strings.Builder
-	b.WriteString(f.nodes[n].name)
-	for _, a := range f.args(n) {
+	b.Grow(64)
+	b.WriteString(clipName(f.nodes[n].name))
+	for a := f.nodes[n].nameTok + 1; a < f.nodes[n].term; a++ {
+		if f.toks[a].comment() {
+			continue
+		}
+		if b.Len() > maxLabel {
+			b.WriteString(" ...")
+			break
+		}
 		b.WriteByte(' ')
-		b.WriteString(f.val(a))
+		b.WriteString(clipName(f.val(a)))
 	}
 	return b.String()
 }
@@ -77,15 +84,26 @@ func (f *file) label(n int32) string {
 // directive names (outside map-like bodies), a directive must end with ";"
 // or "{", and embedded Lua is refused because its contents are not nginx
 // tokens.
-func parse(key, src string) (*file, error) {
-	l, err := lex(src)
+//
+// ctx is checked every parseCheckEvery tokens, so a huge value stops soon
+// after the request's time budget runs out; the error is then ctx.Err().
+func parse(ctx context.Context, key, src string) (*file, error) {
+	l, err := lex(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	f := &file{key: key, lexed: l, nodes: make([]node, 0, len(l.toks)/4+1)}
+	// a directive takes three tokens or more: growing the nodes would cost more
+	f := &file{key: key, lexed: l, nodes: make([]node, 0, len(l.toks)/3+1)}
 	toks := l.toks
 	var open []int32 // indexes of the open block nodes
+	checkAt := int32(parseCheckEvery)
 	for i := int32(0); i < int32(len(toks)); i++ {
+		if i >= checkAt {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			checkAt = i + parseCheckEvery
+		}
 		t := &toks[i]
 		if t.comment() {
 			continue
@@ -110,12 +128,19 @@ func parse(key, src string) (*file, error) {
 			return nil, fmt.Errorf("%q in line %d is not an nginx directive", clip(name), t.line)
 		}
 		if strings.HasSuffix(name, "_by_lua_block") {
-			return nil, fmt.Errorf("%s in line %d holds Lua code, which is not analysed", name, t.line)
+			return nil, fmt.Errorf("%s in line %d holds Lua code, which is not analysed", clipName(name), t.line)
 		}
-		nd := node{name: name, nameTok: i}
+		nd := node{name: name, nameTok: i, arg: -1}
+		nargs := 0
 		j := i + 1
-		for j < int32(len(toks)) && !f.special(j) {
-			j++
+		for ; j < int32(len(toks)) && !f.special(j); j++ {
+			if !toks[j].comment() {
+				nargs++
+				nd.arg = j
+			}
+		}
+		if nargs != 1 {
+			nd.arg = -1
 		}
 		if j == int32(len(toks)) {
 			return nil, fmt.Errorf("unexpected end of file, expecting \";\" or \"{\" after %q in line %d", clip(name), t.line)
@@ -173,10 +198,30 @@ func validName(s string) bool {
 	return true
 }
 
-// clip shortens s for a message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:37] + "..."
+// parseCheckEvery is how many tokens parse reads between two looks at the
+// context: a few microseconds of work, so the look costs nothing measurable.
+const parseCheckEvery = 4096
+
+// maxName is how much of a user's name (a location, an upstream, a key) a
+// message quotes: enough for any real one, and a bound on what a hostile one
+// costs in every message that names it.
+const maxName = 120
+
+// clip shortens a directive name for a parse error.
+func clip(s string) string { return clipTo(s, 40) }
+
+// clipName shortens a user's name for a message.
+func clipName(s string) string { return clipTo(s, maxName) }
+
+// clipTo shortens s to at most n bytes, ending in "..." when cut, without
+// splitting a UTF-8 sequence.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
