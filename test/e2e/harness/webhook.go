@@ -46,6 +46,9 @@ type WebhookOptions struct {
 	// then /readyz alone, which in that mode waits for the certificate and
 	// the injected CA; Webhook.CABundle stays nil.
 	SelfManagedCert bool
+	// Env is appended to the process's environment, e.g. the MEMORY_LIMIT
+	// the chart passes from the container's memory limit.
+	Env []string
 	// BeforeReady, if set, runs once the process has started and w.Port is
 	// known, before the wait for readiness: e.g. to create the webhook
 	// configurations that a self-managed certificate's CA is injected into,
@@ -145,6 +148,7 @@ func StartWebhook(t testing.TB, bin string, opts WebhookOptions) *Webhook {
 	}
 	args = append(args, opts.ExtraArgs...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
