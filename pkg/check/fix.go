@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
 	"go.yaml.in/yaml/v3"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/pkg/policy"
 )
 
 // fixFile writes the mutating rules' changes into the file's text, document
@@ -103,25 +104,10 @@ func sameJSON(a, b []byte) bool {
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
-// pointer splits a JSON pointer (RFC 6901) into unescaped tokens.
-func pointer(path string) ([]string, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("%q is not a JSON pointer", path)
-	}
-	tokens := strings.Split(path[1:], "/")
-	for i, t := range tokens {
-		tokens[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-	}
-	return tokens, nil
-}
-
 // apply makes one JSON patch operation. add, replace and remove are the ones
 // meshguard's rules emit; anything else fails rather than guess.
 func (e *editor) apply(op patchOp) error {
-	tokens, err := pointer(op.Path)
+	tokens, err := policy.SplitPointer(op.Path)
 	if err != nil {
 		return err
 	}

@@ -178,7 +178,7 @@ func describe(edits []nginx.Edit) string {
 }
 
 func dataPath(key string) string {
-	return "/data/" + strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
+	return policy.Pointer("data", key)
 }
 
 func sortedKeys(m map[string]string) []string {

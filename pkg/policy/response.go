@@ -198,10 +198,5 @@ func mutatedAnnotationOp(annotations map[string]string, rules []string) jsonpatc
 			all = append(all, r)
 		}
 	}
-	return jsonpatch.NewOperation("add", "/metadata/annotations/"+escapePointer(MutatedAnnotation), strings.Join(all, ","))
-}
-
-// escapePointer escapes a JSON pointer token (RFC 6901).
-func escapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+	return jsonpatch.NewOperation("add", Pointer("metadata", "annotations", MutatedAnnotation), strings.Join(all, ","))
 }

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
@@ -34,8 +35,10 @@ const (
 	MutatePath   = "/mutate"
 )
 
-// RuleSet builds the validating and mutating rules on top of the cluster reader.
-type RuleSet func(c cluster.Reader) (validating, mutating []policy.Rule)
+// RuleSet builds the validating and mutating rules on top of the cluster
+// reader: the same type the offline reviewer (check, the audit) takes, so
+// cmd/webhook hands one rule list to all of them.
+type RuleSet = admit.RuleSet
 
 // Options configure Run; cmd/webhook fills them from flags.
 type Options struct {
