@@ -19,7 +19,7 @@ func TestNginxAcceptsRewrites(t *testing.T) {
 	check := newNginxCheck(t)
 	_, withCorpus := corpus(t)
 	maps := configMaps(t, withCorpus)
-	ran, passed := 0, 0
+	ran, passed, ranCorpus := 0, 0, 0
 	for _, cm := range maps {
 		r := rewrite(cm.files)
 		for _, key := range sortedKeys(cm.files) {
@@ -41,6 +41,9 @@ func TestNginxAcceptsRewrites(t *testing.T) {
 				writeTree(t, dir, key, out, rootKind(f))
 				outErr := check.run(t, dir, hosts)
 				ran++
+				if strings.HasPrefix(cm.name, "corpus/") {
+					ranCorpus++
+				}
 				switch {
 				case inErr == "" && outErr != "":
 					t.Errorf("nginx accepts the input but rejects the output:\n%s", outErr)
@@ -61,7 +64,12 @@ func TestNginxAcceptsRewrites(t *testing.T) {
 	if ran == 0 {
 		t.Fatal("nginx -t ran on nothing")
 	}
-	t.Run("corpus", func(t *testing.T) { requireCorpus(t) })
+	t.Run("corpus", func(t *testing.T) {
+		requireCorpus(t)
+		if ranCorpus == 0 {
+			t.Error("nginx -t ran on no corpus value")
+		}
+	})
 }
 
 // TestNginxWrapsEveryShape makes sure the wrappers used by the nginx -t test

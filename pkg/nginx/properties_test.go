@@ -14,12 +14,37 @@ import (
 // "proxy_http_version 1.1;" lines and 1.0 -> 1.1 token changes.
 func TestRewriteProperties(t *testing.T) {
 	_, withCorpus := corpus(t)
+	fromCorpus, changed := 0, 0
 	for _, cm := range configMaps(t, withCorpus) {
 		t.Run(cm.name, func(t *testing.T) {
 			checkProperties(t, cm.files)
 		})
+		if strings.HasPrefix(cm.name, "corpus/") {
+			fromCorpus++
+			if len(rewrite(cm.files).Changed) > 0 {
+				changed++
+			}
+		}
 	}
-	t.Run("corpus", func(t *testing.T) { requireCorpus(t) })
+	// The real-world configs must have been among the ConfigMaps above, and
+	// the rewrite must have had work to do on some of them: otherwise the
+	// properties held only on the project's own fixtures.
+	t.Run("corpus", func(t *testing.T) {
+		files := requireCorpus(t)
+		conf := 0
+		for name := range files {
+			if strings.HasSuffix(name, ".conf") {
+				conf++
+			}
+		}
+		t.Logf("%d corpus ConfigMaps checked, %d of them rewritten", fromCorpus, changed)
+		if fromCorpus < conf {
+			t.Errorf("%d corpus ConfigMaps checked, want at least one per .conf file (%d)", fromCorpus, conf)
+		}
+		if changed == 0 {
+			t.Error("no corpus config was rewritten: the properties were never checked on a real edit")
+		}
+	})
 }
 
 // TestCorpusYAMLIsNotEdited: a ConfigMap manifest that mentions proxy_pass is
