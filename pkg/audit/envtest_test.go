@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -17,11 +16,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -36,26 +33,7 @@ const settle = 20 * time.Second
 
 func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
 	t.Helper()
-	assets := testenv.KubebuilderAssets()
-	if assets == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no kube-apiserver in CI: run `bash hack/tools/build.sh` and export KUBEBUILDER_ASSETS")
-		}
-		t.Skip("\n!!! SKIPPED: no kube-apiserver, the audit is NOT tested against an API server." +
-			"\n!!! Run `eval \"$(bash hack/tools/build.sh)\"` and test again.")
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 90 * time.Second}
-	cfg, err := env.Start()
-	if err != nil {
-		_ = env.Stop()
-		t.Fatalf("starting the control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, c
+	return testenv.Start(t, "the audit")
 }
 
 // startAudit runs a manager with only the audit and returns the address of
