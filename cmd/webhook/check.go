@@ -227,25 +227,34 @@ func (f *checkFlags) namespaceMap() (map[string]map[string]string, error) {
 }
 
 // writeStream prints every input, fixed where something changed, as one
-// YAML stream that can be piped to kubectl apply -f -.
+// YAML stream that can be piped to kubectl apply -f -. Each input's bytes are
+// written as they are: a newline is added only where the next input's "---"
+// needs a line of its own, so a single input with nothing to change comes
+// out byte-identical.
 func writeStream(w io.Writer, files []*offline.File) error {
+	var prev []byte
 	for i, f := range files {
 		data := f.Fixed
 		if data == nil {
 			data = f.Data
 		}
-		if i > 0 && !strings.HasPrefix(string(data), "---") {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
+		if i > 0 {
+			sep := ""
+			if len(prev) > 0 && prev[len(prev)-1] != '\n' {
+				sep = "\n"
+			}
+			if !strings.HasPrefix(string(data), "---") {
+				sep += "---\n"
+			}
+			if _, err := io.WriteString(w, sep); err != nil {
 				return err
 			}
 		}
 		if _, err := w.Write(data); err != nil {
 			return err
 		}
-		if len(data) > 0 && data[len(data)-1] != '\n' {
-			if _, err := io.WriteString(w, "\n"); err != nil {
-				return err
-			}
+		if len(data) > 0 {
+			prev = data
 		}
 	}
 	return nil

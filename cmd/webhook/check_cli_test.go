@@ -94,6 +94,25 @@ func TestCheckFixToStdout(t *testing.T) {
 	}
 }
 
+// A manifest with nothing to change comes out exactly as it went in, final
+// newline or not; between inputs the stream adds only what "---" needs.
+func TestCheckFixLeavesUnchangedBytesAlone(t *testing.T) {
+	dir := t.TempDir()
+	noEOL := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain"
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	for path, data := range map[string]string{a: noEOL, b: noEOL + "-b\n"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, out, _ := runCheck(t, "", "-f", a, "--fix"); out != noEOL {
+		t.Errorf("one input without a final newline printed as %q, want it byte for byte", out)
+	}
+	if _, out, _ := runCheck(t, "", "-f", a, "-f", b, "--fix"); out != noEOL+"\n---\n"+noEOL+"-b\n" {
+		t.Errorf("two inputs printed as %q", out)
+	}
+}
+
 func TestCheckFixInPlaceKeepsPermissions(t *testing.T) {
 	dir := copyStory(t)
 	before, _ := os.ReadFile(filepath.Join(dir, "ingress.yaml"))
