@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshguard/meshguard/certs"
-	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/audit"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/server"
@@ -46,17 +45,11 @@ func (a *auditFlags) wire(o server.Options, m mesh.Options) (server.Options, err
 	if a.interval == 0 {
 		return o, nil
 	}
-	prev := o.Setup
-	o.Setup = func(mgr manager.Manager) error {
-		if prev != nil {
-			if err := prev(mgr); err != nil {
-				return err
-			}
-		}
+	o.AddOns = append(o.AddOns, server.AddOn{Name: "the background audit", Setup: func(mgr manager.Manager) error {
 		return audit.Setup(mgr, audit.Options{
-			Interval: a.interval, Rules: admit.RuleSet(o.Rules), Modes: o.Modes, AllowExemptions: o.AllowExemptions,
+			Interval: a.interval, Rules: o.Rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions,
 			Mesh: m, Registry: metrics.Registry, Log: o.Log.WithName("audit"),
 		})
-	}
+	}})
 	return o, nil
 }

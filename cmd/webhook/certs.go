@@ -53,7 +53,7 @@ func (c *certFlags) wire(o server.Options) (server.Options, error) {
 		return o, err
 	}
 	o.TLSOpts = append(o.TLSOpts, p.ConfigureTLS)
-	o.Setup = p.Setup
+	o.AddOns = append(o.AddOns, server.AddOn{Name: "the serving certificates", Setup: p.Setup})
 	return o, nil
 }
 

@@ -53,8 +53,8 @@ func TestCertFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.Setup == nil || len(o.TLSOpts) != 1 {
-				t.Fatalf("wire() left Setup %v and %d TLSOpts, want the provider plugged in", o.Setup != nil, len(o.TLSOpts))
+			if len(o.AddOns) != 1 || len(o.TLSOpts) != 1 {
+				t.Fatalf("wire() left %d add-ons and %d TLSOpts, want the provider plugged in", len(o.AddOns), len(o.TLSOpts))
 			}
 			cfg := &tls.Config{}
 			o.TLSOpts[0](cfg)

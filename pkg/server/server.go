@@ -40,6 +40,14 @@ const (
 // cmd/webhook hands one rule list to all of them.
 type RuleSet = admit.RuleSet
 
+// AddOn is one part of the process beside the webhook server that runs on
+// the manager: it adds its runnables, checks and metrics in Setup.
+type AddOn struct {
+	// Name says what it is in errors, e.g. "self-managed certificates".
+	Name  string
+	Setup func(manager.Manager) error
+}
+
 // Options configure Run; cmd/webhook fills them from flags.
 type Options struct {
 	Config      *rest.Config
@@ -70,10 +78,10 @@ type Options struct {
 	// service flaws (CVE-2023-44487, CVE-2023-39325), and an HTTP/1.1
 	// keep-alive connection costs less per review.
 	EnableHTTP2 bool
-	// Setup, when set, adds to the manager before it starts (package certs:
-	// certificate watcher, rotation, expiry metric, readiness checks; package
-	// audit: the background audit).
-	Setup func(manager.Manager) error
+	// AddOns are added to the manager, in order, before it starts: the
+	// serving certificates (package certs: watcher, rotation, expiry metric,
+	// readiness checks) and the background audit (package audit).
+	AddOns []AddOn
 	// LeaderElection elects one replica, through the Lease LeaderElectionID
 	// in LeaderElectionNamespace, to run the runnables that ask for it (the
 	// background audit); every replica serves reviews either way.
@@ -118,9 +126,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if o.Setup != nil {
-		if err := o.Setup(mgr); err != nil {
-			return fmt.Errorf("setting up the manager: %w", err)
+	for _, a := range o.AddOns {
+		if err := a.Setup(mgr); err != nil {
+			return fmt.Errorf("setting up %s: %w", a.Name, err)
 		}
 	}
 	m, err := policy.NewMetrics(metrics.Registry)
