@@ -272,6 +272,13 @@ func (lx *lexer) run() error {
 			lx.state = inWord
 		case inQuote:
 			if plain && r == rune(quote) {
+				if !lx.dirty && laStart != lx.lastEnd {
+					// CRs right before the closing quote vanished: the
+					// value is the text up to the last unit added, not
+					// everything between the quotes
+					lx.dirty = true
+					lx.buf = append(lx.buf[:0], lx.src[lx.tokStart+1:lx.lastEnd]...)
+				}
 				lx.emit(tokenStartLine, true, laEnd)
 				continue
 			}
