@@ -109,12 +109,14 @@ func (r NginxHTTP11) Check(ctx context.Context, req *policy.Request) ([]policy.F
 	for _, s := range res.Skipped {
 		findings = append(findings, policy.Finding{Severity: policy.Skipped, Message: fmt.Sprintf("key %q: %s", s.File, s.Reason)})
 	}
-	if len(res.Changed) > 0 && cm.size(res.Changed) > maxConfigMapBytes {
-		// The API server would refuse the changed object, and with it the
-		// user's write: leave it as written and say what it needs.
-		return append(findings, policy.Warn(fmt.Sprintf(
-			"ConfigMap %q was left unchanged: %d of its values need proxy_http_version 1.1 (%s), but with the change its values would hold %d bytes, over the %d a ConfigMap may hold; split it, and set proxy_http_version 1.1 in every location that proxies, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"",
-			name, len(res.Changed), http10Why, cm.size(res.Changed), maxConfigMapBytes))), nil
+	if len(res.Changed) > 0 {
+		if n := cm.size(res.Changed); n > maxConfigMapBytes {
+			// The API server would refuse the changed object, and with it
+			// the user's write: leave it as written and say what it needs.
+			return append(findings, policy.Warn(fmt.Sprintf(
+				"ConfigMap %q was left unchanged: %d of its values need proxy_http_version 1.1 (%s), but with the change its values would hold %d bytes, over the %d a ConfigMap may hold; split it, and set proxy_http_version 1.1 in every location that proxies, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"",
+				name, len(res.Changed), http10Why, n, maxConfigMapBytes))), nil
+		}
 	}
 	edits := editsByKey(res.Edits)
 	for _, key := range sortedKeys(res.Changed) {
