@@ -13,7 +13,7 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
 )

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 

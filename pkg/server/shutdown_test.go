@@ -25,7 +25,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
 )

@@ -15,7 +15,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
 )

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 

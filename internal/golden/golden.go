@@ -31,7 +31,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshguard/meshguard/pkg/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/reviewtest"
 )
 
 // File name suffixes of a case's input and expected output.
