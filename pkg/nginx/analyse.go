@@ -61,12 +61,21 @@ func (w *walker) each(s *scope, f *file, lo, hi, via int32, settings bool) {
 			continue
 		}
 		inc := w.set.includes(f, c)
+		unknown := inc.unknown
 		for _, k := range inc.keys {
 			// every value an include names counts as a visit, even an empty one
 			if !w.tick(f, c) {
 				return
 			}
 			g := w.file(k)
+			if inc.glob && !g.fits(s.kind) {
+				// The ConfigMap is mounted as one directory, so a glob
+				// over another directory (Debian's modules-enabled/*.conf
+				// at main level) matches its keys by name only. A value
+				// nginx would reject here is not what that glob reads.
+				unknown = true
+				continue
+			}
 			for _, open := range w.stack {
 				if open == g {
 					w.fail(f, c, "include cycle through %s", clipName(k))
@@ -81,7 +90,7 @@ func (w *walker) each(s *scope, f *file, lo, hi, via int32, settings bool) {
 			w.each(s, g, 0, int32(len(g.nodes)), v, settings)
 			w.stack = w.stack[:len(w.stack)-1]
 		}
-		if inc.unknown {
+		if unknown {
 			w.visit(s, f, c, v, settings)
 		}
 	}

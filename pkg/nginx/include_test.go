@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,48 @@ const includeServer = `server {
     }
 }
 `
+
+// debianMain is the nginx.conf Debian and Ubuntu ship, shortened: a glob
+// over modules-enabled at main level and one over conf.d inside http. A
+// ConfigMap mounted as conf.d matches both by name.
+const debianMain = `user www-data;
+worker_processes auto;
+pid /run/nginx.pid;
+include /etc/nginx/modules-enabled/*.conf;
+
+events {
+    worker_connections 768;
+}
+
+http {
+    sendfile on;
+    include /etc/nginx/mime.types;
+    include /etc/nginx/conf.d/*.conf;
+    include /etc/nginx/sites-enabled/*;
+}
+`
+
+// TestDebianMainWithManyLocations is the shape that used to get no finding
+// at all: Debian's nginx.conf beside a server of 13 plain proxy_pass.
+func TestDebianMainWithManyLocations(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("server {\n    listen 80;\n")
+	for i := range 13 {
+		fmt.Fprintf(&b, "    location /app%d/ {\n        proxy_pass http://app%d.internal;\n    }\n", i, i)
+	}
+	b.WriteString("}\n")
+	files := map[string]string{"nginx.conf": debianMain, "default.conf": b.String()}
+	r := rewrite(files)
+	if len(r.Skipped) > 0 || len(r.Edits) != 13 {
+		t.Fatalf("edits %d, skipped %+v; want 13 inserts and nothing skipped", len(r.Edits), r.Skipped)
+	}
+	for i, e := range r.Edits {
+		if e.File != "default.conf" || e.Line != 4+3*i || e.New != "proxy_http_version 1.1;" {
+			t.Errorf("edit %d = %+v", i, e)
+		}
+	}
+	checkProperties(t, files)
+}
 
 // wantEdit is an expected edit: file, line, and the text added or switched to.
 type wantEdit struct {
@@ -112,6 +155,20 @@ func TestIncludesBetweenKeys(t *testing.T) {
 			},
 			edits:   []wantEdit{{"good.conf", 4, "proxy_http_version 1.1;", "location /"}},
 			skipped: []string{"bad.conf"},
+		},
+		"a glob over another directory at main level does not take a conf.d snippet for main-level config": {
+			files: map[string]string{
+				"nginx.conf":   debianMain,
+				"default.conf": includeServer,
+			},
+			edits: []wantEdit{{"default.conf", 4, "proxy_http_version 1.1;", "location /"}},
+		},
+		"a snippet named by its exact name at main level is still refused": {
+			files: map[string]string{
+				"nginx.conf":   "include default.conf;\nevents {}\nhttp {}\n",
+				"default.conf": includeServer,
+			},
+			skipped: []string{"default.conf"},
 		},
 		"a glob never makes a value include itself": {
 			files: map[string]string{

@@ -91,6 +91,7 @@ func minMatch(pattern string) int {
 type incl struct {
 	keys    []string // the parsed values it names, the includer left out
 	unknown bool     // it names nothing here, or something that is not nginx config
+	glob    bool     // its path has a wildcard, so it may name keys by chance
 }
 
 // includes returns what include directive n of f names, working it out once
@@ -112,6 +113,9 @@ func (s *fileSet) includes(f *file, n int32) incl {
 		}
 	}
 	in.unknown = named == 0 || len(in.keys) < named
+	if a, ok := f.arg(n); ok {
+		in.glob = strings.ContainsAny(path.Base(f.val(a)), "*?[")
+	}
 	if f.incs == nil {
 		f.incs = map[int32]incl{}
 	}

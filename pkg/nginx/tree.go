@@ -28,7 +28,24 @@ type file struct {
 	key string
 	lexed
 	nodes []node
-	incs  map[int32]incl // what each include directive names, filled as asked
+	incs  map[int32]incl        // what each include directive names, filled as asked
+	fit   [kindUnknown + 1]int8 // per context kind: 0 not yet known, 1 fits, -1 does not
+}
+
+// fits reports whether f can be included into a block of kind parent: none
+// of its top-level blocks is one nginx refuses there (a server block at main
+// level). Worked out once per kind: a value may be included from many sites.
+func (f *file) fits(parent kind) bool {
+	if f.fit[parent] == 0 {
+		f.fit[parent] = 1
+		for c := int32(0); c < int32(len(f.nodes)); c = f.nodes[c].end {
+			if f.nodes[c].block && childKind(parent, f.nodes[c].name) == kindUnknown {
+				f.fit[parent] = -1
+				break
+			}
+		}
+	}
+	return f.fit[parent] > 0
 }
 
 // args returns the token indexes of the arguments of node n, comments left
