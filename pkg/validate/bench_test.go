@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/internal/reviewtest"
+	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
 )

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/internal/reviewtest"
+	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
