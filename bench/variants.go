@@ -159,7 +159,7 @@ func Classes() MapClasses {
 // MeshguardHandler is meshguard's review.Handler with the Ingress rule over in-memory namespaces and classes.
 func MeshguardHandler(labels map[string]map[string]string, m *policy.Metrics) *review.Handler {
 	engine := policy.NewEngine(policy.Config{
-		Rules:   []policy.Rule{validate.IngressInMesh{Namespaces: MapLabels(labels), Classes: Classes()}},
+		Rules:   policy.Rules{Validating: []policy.Validator{validate.IngressInMesh{Namespaces: MapLabels(labels), Classes: Classes()}}},
 		Modes:   policy.Modes{Default: policy.Enforce},
 		Metrics: m,
 		Log:     logr.Discard(),

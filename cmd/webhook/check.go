@@ -180,7 +180,7 @@ func (f *checkFlags) options(extra []string) (offline.Options, error) {
 		}
 	}
 	return offline.Options{
-		Rules:            func(c cluster.Reader) ([]policy.Rule, []policy.Rule) { return rules(c, m) },
+		Rules:            func(c cluster.Reader) policy.Rules { return rules(c, m) },
 		Off:              off,
 		AllowExemptions:  f.allowExemptions,
 		DefaultNamespace: f.namespace,

@@ -68,7 +68,7 @@ func BenchmarkCheck10k(b *testing.B) {
 	for _, in := range inputs {
 		size += len(in.Data)
 	}
-	rulesFn := func(c cluster.Reader) ([]policy.Rule, []policy.Rule) { return rules(c, mesh.Options{}) }
+	rulesFn := func(c cluster.Reader) policy.Rules { return rules(c, mesh.Options{}) }
 	for _, fix := range []bool{false, true} {
 		name := "report"
 		if fix {

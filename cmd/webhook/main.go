@@ -13,6 +13,7 @@ const usage = `meshguard admission webhook
 usage:
   webhook serve [flags]    run the admission server (webhook serve --help lists the flags)
   webhook check -f PATH    run the rules offline on manifests (webhook check --help)
+  webhook rules [-o json]  list the rules and the objects each reviews
   webhook version          print the version and commit
 `
 
@@ -31,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], os.Stdin, stdout, stderr)
+	case "rules":
+		return listRules(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -1,6 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/mutate"
@@ -10,25 +17,95 @@ import (
 
 // rules is THE list of meshguard's rules. Adding a rule is one file in
 // pkg/validate or pkg/mutate, its test, and one line here (plus a webhook rule
-// in the chart when it needs a new kind).
-func rules(c cluster.Reader, m mesh.Options) (validating, mutating []policy.Rule) {
-	validating = []policy.Rule{
-		validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m},
-		validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m},
+// in the chart when it needs a new kind; test/chart fails until it has one).
+func rules(c cluster.Reader, m mesh.Options) policy.Rules {
+	return policy.Rules{
+		Validating: []policy.Validator{
+			validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m},
+			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m},
+		},
+		Mutating: []policy.Mutator{
+			mutate.NginxHTTP11{Namespaces: c, Mesh: m},
+			mutate.GCEMetadataAddress{},
+		},
 	}
-	mutating = []policy.Rule{
-		mutate.NginxHTTP11{Namespaces: c, Mesh: m},
-		mutate.GCEMetadataAddress{},
-	}
-	return validating, mutating
 }
 
 // ruleIDs lists every rule's ID, for validating --rule-mode.
-func ruleIDs() []string {
-	v, m := rules(cluster.Reader{}, mesh.Options{})
-	var ids []string
-	for _, r := range append(v, m...) {
-		ids = append(ids, r.ID())
+func ruleIDs() []string { return rules(cluster.Reader{}, mesh.Options{}).IDs() }
+
+// declaration is one rule as `webhook rules` prints it: what the chart's
+// webhook entries, and a platform team's own, must send it.
+type declaration struct {
+	ID         string   `json:"id"`
+	Type       string   `json:"type"`
+	Group      string   `json:"group"`
+	Versions   []string `json:"versions"`
+	Resource   string   `json:"resource"`
+	Kind       string   `json:"kind"`
+	Operations []string `json:"operations"`
+	MeshOnly   bool     `json:"meshOnly"`
+}
+
+func declarations() []declaration {
+	rs := rules(cluster.Reader{}, mesh.Options{})
+	var out []declaration
+	for _, r := range rs.All() {
+		m := r.Match()
+		d := declaration{ID: r.ID(), Type: "mutating", Group: m.Group, Versions: m.Versions, Resource: m.Resource, Kind: m.Kind, MeshOnly: m.MeshOnly}
+		if _, ok := r.(policy.Validator); ok {
+			d.Type = "validating"
+		}
+		for _, op := range m.Operations {
+			d.Operations = append(d.Operations, string(op))
+		}
+		out = append(out, d)
 	}
-	return ids
+	return out
+}
+
+// listRules is `webhook rules`: every rule's declaration, as a table or JSON.
+func listRules(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	output := fs.String("o", "text", "output format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: webhook rules [-o text|json]\n\nLists each rule with the objects and operations it reviews; mesh-only rules act only in mesh-enabled namespaces.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rules takes no arguments, got %q\n", fs.Args())
+		return 2
+	}
+	switch *output {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(declarations()); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	case "text":
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "RULE\tTYPE\tKIND\tVERSIONS\tOPERATIONS\tNAMESPACES")
+		for _, d := range declarations() {
+			scope := "all"
+			if d.MeshOnly {
+				scope = "mesh-enabled"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Type, strings.TrimPrefix(d.Group+"/"+d.Kind, "/"),
+				strings.Join(d.Versions, ","), strings.Join(d.Operations, ","), scope)
+		}
+		if err := w.Flush(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	default:
+		fmt.Fprintf(stderr, "unknown output %q: text or json\n", *output)
+		return 2
+	}
+	return 0
 }

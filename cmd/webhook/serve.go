@@ -118,7 +118,7 @@ func (f *serveFlags) options() (server.Options, error) {
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
 		AllowExemptions: f.allowExemptions,
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
-		Rules: func(c cluster.Reader) ([]policy.Rule, []policy.Rule) { return rules(c, m) },
+		Rules: func(c cluster.Reader) policy.Rules { return rules(c, m) },
 		Log:   crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
 	})
 	if err != nil {

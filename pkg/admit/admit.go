@@ -20,7 +20,7 @@ import (
 
 // RuleSet builds the validating and mutating rules on top of a cluster
 // reader; cmd/webhook passes the server's own rule list.
-type RuleSet func(c cluster.Reader) (validating, mutating []policy.Rule)
+type RuleSet func(c cluster.Reader) policy.Rules
 
 // Options configure a Reviewer.
 type Options struct {
@@ -44,17 +44,17 @@ type Reviewer struct {
 
 // NewReviewer builds the rules of o on c.
 func NewReviewer(c cluster.Reader, o Options) *Reviewer {
-	validating, mutating := o.Rules(c)
+	rules := o.Rules(c)
 	modes := policy.Modes{Default: policy.Enforce, PerRule: map[string]policy.Mode{}}
 	for _, id := range o.Off {
 		modes.PerRule[id] = policy.Off
 	}
-	engine := func(rules []policy.Rule) *policy.Engine {
+	engine := func(rules policy.Rules) *policy.Engine {
 		// No limits: a review reports every finding; no metrics: a review
 		// is no admission decision.
 		return policy.NewEngine(policy.Config{Rules: rules, Modes: modes, AllowExemptions: o.AllowExemptions, Log: logr.Discard(), Limits: &policy.Limits{}})
 	}
-	return &Reviewer{validating: engine(validating), mutating: engine(mutating)}
+	return &Reviewer{validating: engine(policy.Rules{Validating: rules.Validating}), mutating: engine(policy.Rules{Mutating: rules.Mutating})}
 }
 
 // Object is one object to review: its JSON with its apiVersion and kind.

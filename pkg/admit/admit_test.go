@@ -19,9 +19,17 @@ type rule struct {
 	check func(data map[string]string, annotations map[string]string) ([]policy.Finding, error)
 }
 
-func (r rule) ID() string                       { return r.id }
-func (r rule) Applies(req *policy.Request) bool { return req.IsKind("", "ConfigMap") }
-func (r rule) Check(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
+func (r rule) ID() string { return r.id }
+func (r rule) Match() policy.Match {
+	return policy.Match{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap", Operations: policy.Writes}
+}
+
+// Validate and Mutate both run the rule, so a test puts it on either side.
+func (r rule) Validate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	return r.Mutate(ctx, req)
+}
+
+func (r rule) Mutate(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
 	var cm struct {
 		policy.ObjectHead
 		Data map[string]string `json:"data"`
@@ -54,8 +62,15 @@ var (
 	}}
 )
 
-func rules(validating, mutating []policy.Rule) admit.RuleSet {
-	return func(cluster.Reader) ([]policy.Rule, []policy.Rule) { return validating, mutating }
+func rules(validating, mutating []rule) admit.RuleSet {
+	var rs policy.Rules
+	for _, r := range validating {
+		rs.Validating = append(rs.Validating, r)
+	}
+	for _, r := range mutating {
+		rs.Mutating = append(rs.Mutating, r)
+	}
+	return func(cluster.Reader) policy.Rules { return rs }
 }
 
 const object = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"web","namespace":"shop","annotations":{"meshguard.dev/exempt":"exempted,seer","meshguard.dev/exempt-reason":"trusted"}},"data":{"a":"b"}}`
@@ -67,7 +82,7 @@ func review(t *testing.T, o admit.Options) (*admit.Result, error) {
 }
 
 func TestValidatingRulesSeeTheMutatedObject(t *testing.T) {
-	res, err := review(t, admit.Options{Rules: rules([]policy.Rule{seer, exempted}, []policy.Rule{changer}), AllowExemptions: true})
+	res, err := review(t, admit.Options{Rules: rules([]rule{seer, exempted}, []rule{changer}), AllowExemptions: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +102,17 @@ func TestValidatingRulesSeeTheMutatedObject(t *testing.T) {
 }
 
 func TestAFailingEngineLeavesTheOtherVerdict(t *testing.T) {
-	res, err := review(t, admit.Options{Rules: rules([]policy.Rule{exempted}, []policy.Rule{changer, failing}), AllowExemptions: true})
+	res, err := review(t, admit.Options{Rules: rules([]rule{exempted}, []rule{changer, failing}), AllowExemptions: true})
 	if err == nil || res == nil || res.Mutating != nil || res.Validating == nil || res.Changes != nil {
 		t.Fatalf("result %+v, error %v: want no mutating verdict, an unpatched validating one, and the error", res, err)
 	}
-	if res, err := review(t, admit.Options{Rules: rules([]policy.Rule{failing}, []policy.Rule{changer}), Off: []string{"failing"}, AllowExemptions: true}); err != nil || len(res.Findings()) != 1 {
+	if res, err := review(t, admit.Options{Rules: rules([]rule{failing}, []rule{changer}), Off: []string{"failing"}, AllowExemptions: true}); err != nil || len(res.Findings()) != 1 {
 		t.Errorf("a rule that is off still runs: %+v, %v", res, err)
 	}
 }
 
 func TestFindingsCarryTheExemptionNoteOnDenials(t *testing.T) {
-	res, err := review(t, admit.Options{Rules: rules([]policy.Rule{seer}, nil)})
+	res, err := review(t, admit.Options{Rules: rules([]rule{seer}, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

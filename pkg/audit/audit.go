@@ -1,16 +1,17 @@
 // Package audit evaluates what already exists in the cluster with the
 // webhook's own rules, so teams see what enforce mode would deny or change
-// before they turn it on. Ingresses, nginx ConfigMaps in mesh namespaces and
-// ServiceEntries are evaluated at start-up, whenever they or a namespace's
-// labels change, and on a full pass every Interval. Findings are exported as
-// the meshguard_violations{rule,namespace} gauge, a log line per new finding,
+// before they turn it on. It audits the kinds the rules declare (their
+// policy.Match), at start-up, whenever an object or a namespace's labels
+// change, and on a full pass every Interval. Findings are exported as the
+// meshguard_violations{rule,namespace} gauge, a log line per new finding,
 // and GET /report on the metrics server.
 //
-// Memory: Ingresses are already cached for the rules; ConfigMaps and
-// ServiceEntries are cached as metadata only (name, namespace, labels and
-// annotations, without managedFields), and a ConfigMap's data is read from
-// the API server only while it is evaluated, and only in a mesh namespace.
-// What the audit itself keeps is its findings: O(objects with findings).
+// Memory: kinds the rules already cache whole (Ingresses) are read from the
+// cache; the others (ConfigMaps, ServiceEntries) are cached as metadata only
+// (name, namespace, labels and annotations, without managedFields), and an
+// object is read from the API server only while it is evaluated, and, for a
+// kind whose rules act only in the mesh, only in a mesh namespace. What the
+// audit itself keeps is its findings: O(objects with findings).
 package audit
 
 import (
@@ -21,9 +22,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/meshguard/meshguard/pkg/admit"
@@ -69,19 +67,17 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := o.Registry.Register(gauge); err != nil {
 		return fmt.Errorf("registering the audit gauge: %w", err)
 	}
-	seGVK, err := serviceEntryVersion(mgr.GetRESTMapper())
+	reader := cluster.Reader{Cache: mgr.GetCache(), API: mgr.GetAPIReader()}
+	kinds, err := targets(o.Rules(reader).All(), o.Modes, mgr.GetRESTMapper(), o.Log)
 	if err != nil {
 		return err
 	}
-	if seGVK.Empty() {
-		o.Log.Info("the cluster serves no networking.istio.io ServiceEntry (Istio CRDs not installed): ServiceEntries are not audited until the server restarts")
-	}
-	a := newAuditor(mgr.GetCache(), mgr.GetAPIReader(), seGVK, gauge, o)
+	a := newAuditor(mgr.GetCache(), reader, kinds, gauge, o)
 	// Registered now, before the cache starts, so readiness waits for them
 	// and the audit never lists from an informer that is still filling.
-	for _, obj := range a.watched() {
-		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
-			return fmt.Errorf("watching %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+	for _, w := range a.watches() {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), w.obj); err != nil {
+			return fmt.Errorf("watching %s: %w", w.kind, err)
 		}
 	}
 	if err := mgr.AddMetricsServerExtraHandler(ReportPath, a.store); err != nil {
@@ -90,34 +86,11 @@ func Setup(mgr manager.Manager, o Options) error {
 	return mgr.Add(a)
 }
 
-// serviceEntryVersion returns the ServiceEntry version the cluster prefers,
-// or an empty kind when the CRD is not installed.
-func serviceEntryVersion(m meta.RESTMapper) (schema.GroupVersionKind, error) {
-	// Istio's CRDs may be missing from the cluster: that is an answer, not an error.
-	mapping, err := m.RESTMapping(schema.GroupKind{Group: "networking.istio.io", Kind: "ServiceEntry"})
-	if meta.IsNoMatchError(err) {
-		return schema.GroupVersionKind{}, nil
-	}
-	if err != nil {
-		return schema.GroupVersionKind{}, fmt.Errorf("looking up ServiceEntry: %w", err)
-	}
-	return mapping.GroupVersionKind, nil
-}
-
-// metadataOf is a metadata-only object of the kind, which makes the cache
-// keep a metadata informer for it.
-func metadataOf(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(gvk)
-	return m
-}
-
 // newReviewer builds the rules on a reader over the cache and the API, as
 // the server does, and runs them as enforce mode would.
 func newReviewer(c cluster.Reader, o Options) *admit.Reviewer {
 	var off []string
-	validating, mutating := o.Rules(c)
-	for _, r := range append(validating, mutating...) {
+	for _, r := range o.Rules(c).All() {
 		if o.Modes.For(r.ID()) == policy.Off {
 			off = append(off, r.ID())
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/meshguard/meshguard/internal/testenv"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/meshguard/meshguard/internal/testenv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -59,9 +61,11 @@ func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *p
 	err = Setup(mgr, Options{
 		Interval: time.Hour, Registry: reg, Log: log, AllowExemptions: true,
 		Modes: policy.Modes{Default: policy.Audit},
-		Rules: func(c cluster.Reader) ([]policy.Rule, []policy.Rule) {
-			return []policy.Rule{validate.IngressInMesh{Namespaces: c, Classes: c}},
-				[]policy.Rule{mutate.NginxHTTP11{Namespaces: c}, mutate.GCEMetadataAddress{}}
+		Rules: func(c cluster.Reader) policy.Rules {
+			return policy.Rules{
+				Validating: []policy.Validator{validate.IngressInMesh{Namespaces: c, Classes: c}},
+				Mutating:   []policy.Mutator{mutate.NginxHTTP11{Namespaces: c}, mutate.GCEMetadataAddress{}},
+			}
 		},
 	})
 	if err != nil {
@@ -133,8 +137,8 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 		nginxConfigMap("app", "nginx"),
 		nginxConfigMap("later", "nginx"),
 	)
-	if _, err := serviceEntryVersion(mustMapper(t, cfg)); err != nil {
-		t.Fatal(err)
+	if kinds := auditedKinds(t, mustMapper(t, cfg)); !slices.Equal(kinds, []string{"networking.k8s.io/v1, Kind=Ingress", "/v1, Kind=ConfigMap"}) {
+		t.Fatalf("without Istio's CRDs the audited kinds are %v, want Ingress and ConfigMap", kinds)
 	}
 
 	t.Run("without istio, leader-elected", func(t *testing.T) {

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -17,19 +14,10 @@ import (
 	"github.com/meshguard/meshguard/pkg/mesh"
 )
 
-// The kinds the audit evaluates; kindNamespace stands for "every object of
-// this namespace", queued when a namespace's labels change.
-const (
-	kindIngress      = "Ingress"
-	kindConfigMap    = "ConfigMap"
-	kindServiceEntry = "ServiceEntry"
-	kindNamespace    = "Namespace"
-)
-
 // evaluator turns one object, read from the cluster, into findings.
 type evaluator struct {
-	// cache is the informer cache: Ingresses as objects, ConfigMaps and
-	// ServiceEntries as metadata only.
+	// cache is the informer cache: whole objects of the kinds the rules
+	// already cache, metadata of the others.
 	cache client.Reader
 	// api reads what the cache does not hold: a ConfigMap's data, a
 	// ServiceEntry's spec.
@@ -37,29 +25,20 @@ type evaluator struct {
 	namespaces cluster.Reader
 	mesh       mesh.Options
 	reviewer   *admit.Reviewer
-	// serviceEntry is the version the cluster serves; empty when it does not.
-	serviceEntry schema.GroupVersionKind
+	// targets are the audited kinds by kind name.
+	targets map[string]target
 }
 
 // evaluate returns the findings of the object ref names; none when it is
-// clean, gone, or (a ConfigMap) outside the mesh.
+// clean, gone, or outside the mesh while every rule on its kind acts only
+// inside it (which keeps the audit's reads proportional to the mesh, not to
+// the cluster).
 func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]admit.Finding, error) {
-	var (
-		obj        client.Object
-		apiVersion string
-	)
-	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
-	switch ref.Kind {
-	case kindIngress:
-		ing := &networkingv1.Ingress{}
-		if err := e.cache.Get(ctx, key, ing); err != nil {
-			return gone(err)
-		}
-		obj, apiVersion = ing, "networking.k8s.io/v1"
-	case kindConfigMap:
-		// Outside the mesh nginx-http11 changes nothing, so the data is
-		// never fetched there: that keeps the audit's reads proportional to
-		// the mesh, not to the cluster.
+	t, ok := e.targets[ref.Kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown kind %q", ref.Kind)
+	}
+	if t.meshOnly {
 		status, err := mesh.Lookup(ctx, e.namespaces, ref.Namespace, e.mesh)
 		if err != nil {
 			return gone(err)
@@ -67,30 +46,12 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]admit.Finding, err
 		if !status.Meshed {
 			return nil, nil
 		}
-		if held, err := e.cached(ctx, key, corev1.SchemeGroupVersion.WithKind(kindConfigMap)); !held {
-			return gone(err)
-		}
-		cm := &corev1.ConfigMap{}
-		if err := e.api.Get(ctx, key, cm); err != nil {
-			return gone(err)
-		}
-		obj, apiVersion = cm, "v1"
-	case kindServiceEntry:
-		if e.serviceEntry.Empty() {
-			return nil, nil
-		}
-		if held, err := e.cached(ctx, key, e.serviceEntry); !held {
-			return gone(err)
-		}
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(e.serviceEntry)
-		if err := e.api.Get(ctx, key, u); err != nil {
-			return gone(err)
-		}
-		obj, apiVersion = u, e.serviceEntry.GroupVersion().String()
-	default:
-		return nil, fmt.Errorf("unknown kind %q", ref.Kind)
 	}
+	obj, err := e.read(ctx, t, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name})
+	if err != nil {
+		return gone(err)
+	}
+	apiVersion := t.gvk.GroupVersion().String()
 	raw, err := json.Marshal(withType(obj, apiVersion, ref.Kind))
 	if err != nil {
 		return nil, err
@@ -100,6 +61,20 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]admit.Finding, err
 		return nil, err
 	}
 	return res.Findings(), nil
+}
+
+// read returns the whole object: from the cache when it holds whole objects
+// of the kind, otherwise from the API server, and then only while the
+// metadata cache still holds it.
+func (e *evaluator) read(ctx context.Context, t target, key client.ObjectKey) (client.Object, error) {
+	obj := t.object()
+	if t.whole != nil {
+		return obj, e.cache.Get(ctx, key, obj)
+	}
+	if held, err := e.cached(ctx, key, t.gvk); !held {
+		return nil, err
+	}
+	return obj, e.api.Get(ctx, key, obj)
 }
 
 // cached reports whether the metadata cache still holds the object. The

@@ -9,10 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -28,7 +25,9 @@ const maxRetries = 5
 // auditor is the leader-elected runnable: informer events and the periodic
 // full pass put objects on a queue, workers evaluate them into the store.
 type auditor struct {
-	cache    cache.Cache
+	cache cache.Cache
+	// kinds are the audited kinds, in the rules' order.
+	kinds    []target
 	eval     *evaluator
 	store    *store
 	interval time.Duration
@@ -36,12 +35,16 @@ type auditor struct {
 	log      logr.Logger
 }
 
-func newAuditor(c cache.Cache, api client.Reader, se schema.GroupVersionKind, gauge *prometheus.GaugeVec, o Options) *auditor {
-	reader := cluster.Reader{Cache: c, API: api}
+func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *prometheus.GaugeVec, o Options) *auditor {
+	byKind := make(map[string]target, len(kinds))
+	for _, t := range kinds {
+		byKind[t.gvk.Kind] = t
+	}
 	return &auditor{
 		cache: c,
-		eval: &evaluator{cache: c, api: api, namespaces: reader, mesh: o.Mesh,
-			reviewer: newReviewer(reader, o), serviceEntry: se},
+		kinds: kinds,
+		eval: &evaluator{cache: c, api: reader.API, namespaces: reader, mesh: o.Mesh,
+			reviewer: newReviewer(reader, o), targets: byKind},
 		store:    newStore(gauge, o.Log, time.Now),
 		interval: o.Interval,
 		workers:  cmp.Or(max(o.Workers, 0), 2),
@@ -53,24 +56,20 @@ func newAuditor(c cache.Cache, api client.Reader, se schema.GroupVersionKind, ga
 // leader audits; without leader election the single replica does.
 func (a *auditor) NeedLeaderElection() bool { return true }
 
-// watched lists the objects whose informers the audit reads.
-func (a *auditor) watched() []client.Object {
-	objs := []client.Object{&networkingv1.Ingress{}, metadataOf(corev1.SchemeGroupVersion.WithKind("ConfigMap")), metadataOf(cluster.NamespaceGVK)}
-	if !a.eval.serviceEntry.Empty() {
-		objs = append(objs, metadataOf(a.eval.serviceEntry))
-	}
-	return objs
+// watch is one informer the audit reads, and the kind its objects are queued as.
+type watch struct {
+	kind string
+	obj  client.Object
 }
 
-// kindOf names the audited kind of a watched object.
-func (a *auditor) kindOf(obj client.Object) string {
-	switch o := obj.(type) {
-	case *networkingv1.Ingress:
-		return kindIngress
-	case *metav1.PartialObjectMetadata:
-		return o.Kind
+// watches lists the informers the audit reads: one per audited kind, and
+// the namespaces' metadata for their labels.
+func (a *auditor) watches() []watch {
+	out := []watch{{kind: kindNamespace, obj: metadataOf(cluster.NamespaceGVK)}}
+	for _, t := range a.kinds {
+		out = append(out, watch{kind: t.gvk.Kind, obj: t.watched()})
 	}
-	return ""
+	return out
 }
 
 // Start implements manager.Runnable: it runs until ctx ends.
@@ -82,12 +81,12 @@ func (a *auditor) Start(ctx context.Context) error {
 	defer queue.ShutDown()
 	// Adding a handler to a running informer replays every object it holds
 	// as an add: that is the start-up pass.
-	for _, obj := range a.watched() {
-		inf, err := a.cache.GetInformer(ctx, obj)
+	for _, w := range a.watches() {
+		inf, err := a.cache.GetInformer(ctx, w.obj)
 		if err != nil {
 			return err
 		}
-		reg, err := inf.AddEventHandler(a.handler(a.kindOf(obj), queue))
+		reg, err := inf.AddEventHandler(a.handler(w.kind, queue))
 		if err != nil {
 			return err
 		}
@@ -189,22 +188,19 @@ func (a *auditor) process(ctx context.Context, q workqueue.TypedInterface[Ref], 
 }
 
 // enqueueNamespace queues the objects whose findings depend on the labels
-// of namespace ns (ServiceEntries do not).
+// of namespace ns: those of the kinds whose rules act only in the mesh.
 func (a *auditor) enqueueNamespace(ctx context.Context, q workqueue.TypedInterface[Ref], ns string) error {
-	var ings networkingv1.IngressList
-	if err := a.cache.List(ctx, &ings, client.InNamespace(ns)); err != nil {
-		return err
-	}
-	for _, i := range ings.Items {
-		q.Add(Ref{Kind: kindIngress, Namespace: i.Namespace, Name: i.Name})
-	}
-	cms := &metav1.PartialObjectMetadataList{}
-	cms.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-	if err := a.cache.List(ctx, cms, client.InNamespace(ns)); err != nil {
-		return err
-	}
-	for _, c := range cms.Items {
-		q.Add(Ref{Kind: kindConfigMap, Namespace: c.Namespace, Name: c.Name})
+	for _, t := range a.kinds {
+		if !t.meshOnly {
+			continue
+		}
+		list := t.list()
+		if err := a.cache.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, ref := range refs(t.gvk.Kind, list) {
+			q.Add(ref)
+		}
 	}
 	return nil
 }
@@ -215,34 +211,14 @@ func (a *auditor) enqueueAll(ctx context.Context, q workqueue.TypedInterface[Ref
 	for _, ref := range a.store.refs() {
 		q.Add(ref)
 	}
-	for _, obj := range a.watched() {
-		kind := a.kindOf(obj)
-		if kind == kindNamespace {
+	for _, t := range a.kinds {
+		list := t.list()
+		if err := a.cache.List(ctx, list); err != nil {
+			a.log.Error(err, "audit could not list objects for the full pass", "kind", t.gvk.Kind)
 			continue
 		}
-		list := &metav1.PartialObjectMetadataList{}
-		var items []metav1.Object
-		var err error
-		if kind == kindIngress {
-			var ings networkingv1.IngressList
-			err = a.cache.List(ctx, &ings)
-			for i := range ings.Items {
-				items = append(items, &ings.Items[i])
-			}
-		} else {
-			gvk := obj.GetObjectKind().GroupVersionKind()
-			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-			err = a.cache.List(ctx, list)
-			for i := range list.Items {
-				items = append(items, &list.Items[i])
-			}
-		}
-		if err != nil {
-			a.log.Error(err, "audit could not list objects for the full pass", "kind", kind)
-			continue
-		}
-		for _, m := range items {
-			q.Add(Ref{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
+		for _, ref := range refs(t.gvk.Kind, list) {
+			q.Add(ref)
 		}
 	}
 }

@@ -2,18 +2,26 @@ package audit
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshguard/meshguard/pkg/admit"
+	"github.com/meshguard/meshguard/pkg/mutate"
 	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/validate"
 )
 
 // newTestStore returns a store on a fresh gauge, its log lines and a clock
@@ -28,7 +36,7 @@ func newTestStore() (*store, *prometheus.GaugeVec, *[]string, *time.Time) {
 
 func TestStoreLogsNewFindingsOnceAndKeepsSince(t *testing.T) {
 	s, gauge, lines, now := newTestStore()
-	ing := Ref{Kind: kindIngress, Namespace: "app", Name: "web"}
+	ing := Ref{Kind: "Ingress", Namespace: "app", Name: "web"}
 	deny := admit.Finding{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "no"}
 	advice := admit.Finding{Rule: "ingress-in-mesh", Severity: policy.Advice, Message: "consider gateway api"}
 	first := *now
@@ -54,8 +62,8 @@ func TestStoreLogsNewFindingsOnceAndKeepsSince(t *testing.T) {
 
 func TestStoreCountsObjectsAndClears(t *testing.T) {
 	s, gauge, lines, _ := newTestStore()
-	a := Ref{Kind: kindConfigMap, Namespace: "app", Name: "a"}
-	b := Ref{Kind: kindConfigMap, Namespace: "app", Name: "b"}
+	a := Ref{Kind: "ConfigMap", Namespace: "app", Name: "a"}
+	b := Ref{Kind: "ConfigMap", Namespace: "app", Name: "b"}
 	change := func(msg string) admit.Finding {
 		return admit.Finding{Rule: "nginx-http11", Severity: policy.Change, Message: msg}
 	}
@@ -83,8 +91,8 @@ func TestStoreCountsObjectsAndClears(t *testing.T) {
 func TestReportEndpoint(t *testing.T) {
 	s, _, _, _ := newTestStore()
 	s.auditing.Store(true)
-	s.set(Ref{Kind: kindIngress, Namespace: "b", Name: "x"}, []admit.Finding{{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "m"}})
-	s.set(Ref{Kind: kindIngress, Namespace: "a", Name: "y"}, []admit.Finding{{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "m"}})
+	s.set(Ref{Kind: "Ingress", Namespace: "b", Name: "x"}, []admit.Finding{{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "m"}})
+	s.set(Ref{Kind: "Ingress", Namespace: "a", Name: "y"}, []admit.Finding{{Rule: "ingress-in-mesh", Severity: policy.Violation, Message: "m"}})
 
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, ReportPath, nil))
@@ -111,9 +119,57 @@ func TestReportEndpoint(t *testing.T) {
 	}
 }
 
-func TestServiceEntryVersionWithoutIstio(t *testing.T) {
-	gvk, err := serviceEntryVersion(metaRESTMapperWithoutIstio())
-	if err != nil || !gvk.Empty() {
-		t.Errorf("serviceEntryVersion = %v, %v; want an empty kind and no error", gvk, err)
+func TestTargetsAreTheRulesDeclarations(t *testing.T) {
+	if got := auditedKinds(t, metaRESTMapperWithoutIstio()); !slices.Equal(got, []string{"/v1, Kind=ConfigMap"}) {
+		t.Errorf("audited kinds = %v, want ConfigMap alone: the mapper serves no Ingress or ServiceEntry", got)
 	}
+	m := meta.NewDefaultRESTMapper(nil)
+	for _, gvk := range []schema.GroupVersionKind{{Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Namespace"},
+		{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}, {Group: "networking.istio.io", Version: "v1beta1", Kind: "ServiceEntry"}} {
+		m.Add(gvk, meta.RESTScopeNamespace)
+	}
+	kinds, err := targets(auditRules(), policy.Modes{Default: policy.Audit}, m, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, k := range kinds {
+		got[fmt.Sprintf("%s mesh-only=%v whole=%v", k.gvk, k.meshOnly, k.whole != nil)] = true
+	}
+	want := map[string]bool{
+		"networking.k8s.io/v1, Kind=Ingress mesh-only=true whole=true": true,
+		"/v1, Kind=ConfigMap mesh-only=true whole=false":               true,
+		// The first declared version the cluster serves.
+		"networking.istio.io/v1beta1, Kind=ServiceEntry mesh-only=false whole=false": true,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("targets = %v, want %v (Namespaces are watched for labels, never evaluated)", got, want)
+	}
+	off, err := targets(auditRules(), policy.Modes{Default: policy.Audit, PerRule: map[string]policy.Mode{"nginx-http11": policy.Off}}, m, logr.Discard())
+	if err != nil || len(off) != 2 {
+		t.Errorf("with nginx-http11 off, targets = %v (%v); want Ingress and ServiceEntry", off, err)
+	}
+}
+
+// auditRules are meshguard's rules on an empty reader: their declarations
+// are all the targets read.
+func auditRules() []policy.Rule {
+	return policy.Rules{
+		Validating: []policy.Validator{validate.IngressInMesh{}, validate.NamespaceJoinsMesh{}},
+		Mutating:   []policy.Mutator{mutate.NginxHTTP11{}, mutate.GCEMetadataAddress{}},
+	}.All()
+}
+
+// auditedKinds lists the kinds targets derives from meshguard's rules on m.
+func auditedKinds(t *testing.T, m meta.RESTMapper) []string {
+	t.Helper()
+	kinds, err := targets(auditRules(), policy.Modes{Default: policy.Audit}, m, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range kinds {
+		out = append(out, k.gvk.String())
+	}
+	return out
 }

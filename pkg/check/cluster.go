@@ -71,28 +71,36 @@ func kindOf(obj client.Object) string {
 	return obj.GetObjectKind().GroupVersionKind().Kind
 }
 
-// askingRule runs a rule with its ID in the context, so a miss names the
-// rule that needed the object: the rules and the reader are shared by every
-// review, so who asks travels with the call.
-type askingRule struct{ policy.Rule }
+// askingValidator and askingMutator run a rule with its ID in the context,
+// so a miss names the rule that needed the object: the rules and the reader
+// are shared by every review, so who asks travels with the call.
+type (
+	askingValidator struct{ policy.Validator }
+	askingMutator   struct{ policy.Mutator }
+)
 
-// Check implements policy.Rule.
-func (r askingRule) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
-	return r.Rule.Check(context.WithValue(ctx, ruleKey{}, r.ID()), req)
+// Validate implements policy.Validator.
+func (r askingValidator) Validate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	return r.Validator.Validate(context.WithValue(ctx, ruleKey{}, r.ID()), req)
 }
 
-// asking wraps every rule of a RuleSet in askingRule.
+// Mutate implements policy.Mutator.
+func (r askingMutator) Mutate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	return r.Mutator.Mutate(context.WithValue(ctx, ruleKey{}, r.ID()), req)
+}
+
+// asking wraps every rule of a RuleSet so it names itself on its lookups.
 func asking(rules RuleSet) RuleSet {
-	return func(c cluster.Reader) (validating, mutating []policy.Rule) {
-		validating, mutating = rules(c)
-		wrap := func(rs []policy.Rule) []policy.Rule {
-			out := make([]policy.Rule, len(rs))
-			for i, r := range rs {
-				out[i] = askingRule{r}
-			}
-			return out
+	return func(c cluster.Reader) policy.Rules {
+		var out policy.Rules
+		rs := rules(c)
+		for _, r := range rs.Validating {
+			out.Validating = append(out.Validating, askingValidator{r})
 		}
-		return wrap(validating), wrap(mutating)
+		for _, r := range rs.Mutating {
+			out.Mutating = append(out.Mutating, askingMutator{r})
+		}
+		return out
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/mutate"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/validate"
 )
@@ -26,13 +27,11 @@ type stubNginx struct{ ns mesh.Namespaces }
 
 func (stubNginx) ID() string { return "nginx-http11" }
 
-func (stubNginx) Applies(req *policy.Request) bool {
-	return req.IsKind("", "ConfigMap") && req.IsWrite()
-}
+func (stubNginx) Match() policy.Match { return mutate.NginxHTTP11{}.Match() }
 
 var proxyPass = regexp.MustCompile(`(?m)^([ \t]*)(proxy_pass )`)
 
-func (s stubNginx) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+func (s stubNginx) Mutate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
 	var cm struct {
 		Data map[string]string `json:"data"`
 	}
@@ -71,11 +70,9 @@ type stubMetadata struct{}
 
 func (stubMetadata) ID() string { return "gce-metadata-address" }
 
-func (stubMetadata) Applies(req *policy.Request) bool {
-	return req.IsKind("networking.istio.io", "ServiceEntry") && req.IsWrite()
-}
+func (stubMetadata) Match() policy.Match { return mutate.GCEMetadataAddress{}.Match() }
 
-func (stubMetadata) Check(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
+func (stubMetadata) Mutate(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
 	var se struct {
 		Spec struct {
 			Hosts      []string `json:"hosts"`
@@ -125,12 +122,12 @@ func (stubMetadata) Check(_ context.Context, req *policy.Request) ([]policy.Find
 }
 
 // testRules are the real validating rules and the stub mutating rules.
-func testRules(c cluster.Reader) (validating, mutating []policy.Rule) {
-	return []policy.Rule{
+func testRules(c cluster.Reader) policy.Rules {
+	return policy.Rules{
+		Validating: []policy.Validator{
 			validate.IngressInMesh{Namespaces: c, Classes: c},
 			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c},
-		}, []policy.Rule{
-			stubNginx{ns: c},
-			stubMetadata{},
-		}
+		},
+		Mutating: []policy.Mutator{stubNginx{ns: c}, stubMetadata{}},
+	}
 }

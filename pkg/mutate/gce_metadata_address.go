@@ -47,22 +47,16 @@ type serviceEntry struct {
 // ID implements policy.Rule.
 func (GCEMetadataAddress) ID() string { return "gce-metadata-address" }
 
-// Applies implements policy.Rule: ServiceEntry CREATE and UPDATE in every
+// Match implements policy.Rule: ServiceEntry CREATE and UPDATE in every
 // served version and every namespace (one in the Istio root namespace applies
 // mesh-wide, so there is no mesh-enabled-namespace check).
-func (GCEMetadataAddress) Applies(req *policy.Request) bool {
-	if !req.IsKind("networking.istio.io", "ServiceEntry") || !req.IsWrite() {
-		return false
-	}
-	switch req.Kind.Version {
-	case "v1", "v1beta1", "v1alpha3":
-		return true
-	}
-	return false
+func (GCEMetadataAddress) Match() policy.Match {
+	return policy.Match{Group: "networking.istio.io", Versions: []string{"v1", "v1beta1", "v1alpha3"}, Resource: "serviceentries",
+		Kind: "ServiceEntry", Operations: policy.Writes}
 }
 
-// Check implements policy.Rule.
-func (GCEMetadataAddress) Check(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
+// Mutate implements policy.Mutator.
+func (GCEMetadataAddress) Mutate(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
 	var se serviceEntry
 	if err := req.Decode(&se); err != nil {
 		return nil, err

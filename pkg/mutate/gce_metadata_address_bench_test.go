@@ -42,7 +42,7 @@ func BenchmarkServiceEntry(b *testing.B) {
 		}
 	})
 	b.Run("meshguard", func(b *testing.B) {
-		engine := policy.NewEngine(policy.Config{Rules: []policy.Rule{GCEMetadataAddress{}}, Modes: policy.Modes{Default: policy.Enforce}, Log: logr.Discard()})
+		engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{GCEMetadataAddress{}}}, Modes: policy.Modes{Default: policy.Enforce}, Log: logr.Discard()})
 		h := &review.Handler{Reviewer: engine, Log: logr.Discard()}
 		ctx := context.Background()
 		b.ReportAllocs()

@@ -41,7 +41,7 @@ func FuzzGCEMetadataAddress(f *testing.F) {
 	f.Add("metadata.google.internal,10.1.2.3/8", "", "DNS", []byte(`[{"address":"1.2.3.4"}]`), true)
 	f.Add("metadata.google.internal,169.254.169.254", "169.254.169.254", "DYNAMIC_DNS", []byte(`{}`), false)
 	f.Add("api.example.com,203.0.113.1", "", "", []byte(`"x"`), true)
-	engine := policy.NewEngine(policy.Config{Rules: []policy.Rule{GCEMetadataAddress{}}, Log: logr.Discard()})
+	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{GCEMetadataAddress{}}}, Log: logr.Discard()})
 	f.Fuzz(func(t *testing.T, hosts, addresses, resolution string, endpoints []byte, selector bool) {
 		spec := fuzzSpec{Hosts: strings.Split(hosts, ","), Resolution: resolution, Unknown: map[string]string{"keep": "me"}}
 		if addresses != "" {

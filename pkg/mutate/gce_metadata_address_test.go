@@ -26,7 +26,7 @@ func gceHandler(t testing.TB, modes policy.Modes) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := policy.NewEngine(policy.Config{Rules: []policy.Rule{GCEMetadataAddress{}}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
+	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{GCEMetadataAddress{}}}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
 	return &review.Handler{Reviewer: engine, Log: logr.Discard()}
 }
 

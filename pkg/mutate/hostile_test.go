@@ -38,7 +38,7 @@ func TestHostileConfigMapsGetBoundedMessages(t *testing.T) {
 	t.Run("a value with 25 proxy_pass locations lists ten and counts the rest", func(t *testing.T) {
 		conf := "server {\n" + strings.Repeat("    location / {\n        proxy_pass http://b;\n    }\n", 25) + "}\n"
 		conf = strings.ReplaceAll(conf, "location / ", "location /x ")
-		f, err := rule.Check(context.Background(), createRequest(t, "", "v1", "ConfigMap", configMap(map[string]string{"default.conf": conf})))
+		f, err := rule.Mutate(context.Background(), createRequest(t, "", "v1", "ConfigMap", configMap(map[string]string{"default.conf": conf})))
 		if err != nil || len(f) != 1 {
 			t.Fatalf("findings %+v, err %v", f, err)
 		}
@@ -57,7 +57,7 @@ func TestHostileConfigMapsGetBoundedMessages(t *testing.T) {
 		return data
 	}
 	t.Run("10,000 keys give 10,000 changes of one line each", func(t *testing.T) {
-		f, err := rule.Check(context.Background(), createRequest(t, "", "v1", "ConfigMap", configMap(keys(10_000))))
+		f, err := rule.Mutate(context.Background(), createRequest(t, "", "v1", "ConfigMap", configMap(keys(10_000))))
 		if err != nil || len(f) != 10_000 {
 			t.Fatalf("%d findings, err %v", len(f), err)
 		}
@@ -68,7 +68,7 @@ func TestHostileConfigMapsGetBoundedMessages(t *testing.T) {
 		}
 	})
 	t.Run("20,000 keys that the change would take past 1 MiB are left as written, with a warning", func(t *testing.T) {
-		f, err := rule.Check(context.Background(), createRequest(t, "", "v1", "ConfigMap", configMap(keys(20_000))))
+		f, err := rule.Mutate(context.Background(), createRequest(t, "", "v1", "ConfigMap", configMap(keys(20_000))))
 		if err != nil || len(f) != 1 || f[0].Severity != policy.Advice || len(f[0].Patch) != 0 {
 			t.Fatalf("findings %+v, err %v", f, err)
 		}
@@ -80,7 +80,7 @@ func TestHostileConfigMapsGetBoundedMessages(t *testing.T) {
 	t.Run("a review out of time is no decision", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 0)
 		defer cancel()
-		_, err := rule.Check(ctx, createRequest(t, "", "v1", "ConfigMap", configMap(map[string]string{"a.conf": "server { location / { proxy_pass http://b; } }"})))
+		_, err := rule.Mutate(ctx, createRequest(t, "", "v1", "ConfigMap", configMap(map[string]string{"a.conf": "server { location / { proxy_pass http://b; } }"})))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v, want one wrapping context.DeadlineExceeded so the webhook answers an HTTP error", err)
 		}
@@ -99,7 +99,7 @@ func TestHostileServiceEntryIsLinearAndBounded(t *testing.T) {
 	se := map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
 		"metadata": map[string]any{"name": "many", "namespace": "my-app"},
 		"spec":     map[string]any{"hosts": hosts, "addresses": addresses, "location": "MESH_EXTERNAL", "resolution": "NONE"}}
-	f, err := GCEMetadataAddress{}.Check(context.Background(), createRequest(t, "networking.istio.io", "v1", "ServiceEntry", se))
+	f, err := GCEMetadataAddress{}.Mutate(context.Background(), createRequest(t, "networking.istio.io", "v1", "ServiceEntry", se))
 	if err != nil || len(f) != 1 {
 		t.Fatalf("findings %+v, err %v", f, err)
 	}

@@ -62,13 +62,13 @@ func (cm *configMapDoc) size(changed map[string]string) int {
 // ID implements policy.Rule.
 func (NginxHTTP11) ID() string { return "nginx-http11" }
 
-// Applies implements policy.Rule: ConfigMap CREATE and UPDATE.
-func (NginxHTTP11) Applies(req *policy.Request) bool {
-	return req.IsKind("", "ConfigMap") && req.IsWrite()
+// Match implements policy.Rule: ConfigMap CREATE and UPDATE in mesh-enabled namespaces.
+func (NginxHTTP11) Match() policy.Match {
+	return policy.Match{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap", Operations: policy.Writes, MeshOnly: true}
 }
 
-// Check implements policy.Rule.
-func (r NginxHTTP11) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+// Mutate implements policy.Mutator.
+func (r NginxHTTP11) Mutate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
 	var cm configMapDoc
 	if err := req.Decode(&cm); err != nil {
 		return nil, err

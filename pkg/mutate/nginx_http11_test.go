@@ -46,7 +46,7 @@ func nginxHandler(t testing.TB, modes policy.Modes) (http.Handler, *prometheus.R
 		t.Fatal(err)
 	}
 	rule := NginxHTTP11{Namespaces: testNamespaces, Mesh: mesh.Options{}}
-	engine := policy.NewEngine(policy.Config{Rules: []policy.Rule{rule}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
+	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{rule}}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
 	return &review.Handler{Reviewer: engine, Log: logr.Discard()}, reg
 }
 

@@ -14,7 +14,8 @@ import (
 
 // Config assembles an Engine.
 type Config struct {
-	Rules []Rule
+	// Rules are the rules the engine runs, validating first.
+	Rules Rules
 	Modes Modes
 	// AllowExemptions honours meshguard.dev/exempt annotations; cluster admins can turn it off.
 	AllowExemptions bool
@@ -28,22 +29,35 @@ type Config struct {
 // Engine runs rules on a request and decides the response for every mode.
 type Engine struct {
 	c Config
+	// rules hold each rule's declaration, read once, and its check.
+	rules []entry
 	// rendered recycles the verdicts Review renders at once, so the
 	// webhook's hot path allocates no verdict per request.
 	rendered sync.Pool
 }
 
+// entry is one rule as the engine runs it.
+type entry struct {
+	id       string
+	match    Match
+	check    func(context.Context, *Request) ([]Finding, error)
+	mutating bool
+}
+
 // NewEngine returns an Engine over the given rules.
-func NewEngine(c Config) *Engine { return &Engine{c: c} }
+func NewEngine(c Config) *Engine {
+	e := &Engine{c: c}
+	for _, r := range c.Rules.Validating {
+		e.rules = append(e.rules, entry{id: r.ID(), match: r.Match(), check: r.Validate})
+	}
+	for _, r := range c.Rules.Mutating {
+		e.rules = append(e.rules, entry{id: r.ID(), match: r.Match(), check: r.Mutate, mutating: true})
+	}
+	return e
+}
 
 // RuleIDs lists the IDs of the engine's rules, in order.
-func (e *Engine) RuleIDs() []string {
-	ids := make([]string, len(e.c.Rules))
-	for i, r := range e.c.Rules {
-		ids[i] = r.ID()
-	}
-	return ids
-}
+func (e *Engine) RuleIDs() []string { return e.c.Rules.IDs() }
 
 // PanicError is a recovered panic inside a rule; it is answered like any
 // internal failure (HTTP 5xx), so failurePolicy decides.
@@ -98,16 +112,17 @@ func (e *Engine) recycle(v *Verdict) {
 func (e *Engine) decide(ctx context.Context, req *Request, v *Verdict) error {
 	v.limits = e.limits()
 	applied := false
-	for _, r := range e.c.Rules {
-		if !r.Applies(req) {
+	for i := range e.rules {
+		r := &e.rules[i]
+		if !r.match.Covers(req) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			// Out of time or abandoned: no partial decision, failurePolicy decides.
-			return fmt.Errorf("before rule %s: %w", r.ID(), err)
+			return fmt.Errorf("before rule %s: %w", r.id, err)
 		}
 		applied = true
-		mode := e.c.Modes.For(r.ID())
+		mode := e.c.Modes.For(r.id)
 		if mode == Off {
 			continue
 		}
@@ -128,8 +143,8 @@ func (e *Engine) limits() Limits {
 	return *e.c.Limits
 }
 
-func (e *Engine) run(ctx context.Context, r Rule, mode Mode, req *Request, v *Verdict) error {
-	id := r.ID()
+func (e *Engine) run(ctx context.Context, r *entry, mode Mode, req *Request, v *Verdict) error {
+	id := r.id
 	findings, err := safeCheck(ctx, r, req)
 	if err != nil {
 		e.count(req, id, mode, Error)
@@ -250,13 +265,25 @@ func (e *Engine) keys(req *Request, rule string, mode Mode) []any {
 		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", name, "user", req.UserInfo.Username, "dryRun", req.IsDryRun()}
 }
 
-func safeCheck(ctx context.Context, r Rule, req *Request) (f []Finding, err error) {
+// ErrChangeFromValidator is a validating rule's bug: it returned a Change,
+// which only mutating rules may. It is answered like a rule failure.
+var ErrChangeFromValidator = errors.New("a validating rule returned a change; only mutating rules may")
+
+func safeCheck(ctx context.Context, r *entry, req *Request) (f []Finding, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Rule: r.ID(), Value: v, Stack: debug.Stack()}
+			err = &PanicError{Rule: r.id, Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return r.Check(ctx, req)
+	f, err = r.check(ctx, req)
+	if !r.mutating && err == nil {
+		for _, x := range f {
+			if x.Severity == Change || len(x.Patch) > 0 {
+				return nil, ErrChangeFromValidator
+			}
+		}
+	}
+	return f, err
 }
 
 // decisionOf is the decision one finding implies in a mode.

@@ -18,18 +18,35 @@ import (
 	"github.com/meshguard/meshguard/pkg/review"
 )
 
-// stubRule applies to ConfigMaps and returns what its function says.
+// stubRule is a mutating rule on ConfigMaps that returns what its function
+// says; it may deny too, so one engine can show every decision.
 type stubRule struct {
 	id    string
 	check func(req *policy.Request) ([]policy.Finding, error)
 }
 
 func (s stubRule) ID() string { return s.id }
-func (s stubRule) Applies(req *policy.Request) bool {
-	return req.IsKind("", "ConfigMap") && req.IsWrite()
+func (s stubRule) Match() policy.Match {
+	return policy.Match{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap", Operations: policy.Writes}
 }
-func (s stubRule) Check(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
+func (s stubRule) Mutate(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
 	return s.check(req)
+}
+
+// validatingStub is the same rule declared as validating.
+type validatingStub struct{ stubRule }
+
+func (s validatingStub) Validate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+	return s.Mutate(ctx, req)
+}
+
+// mutating puts stub rules in a rule list.
+func mutating(rules ...stubRule) policy.Rules {
+	var rs policy.Rules
+	for _, r := range rules {
+		rs.Mutating = append(rs.Mutating, r)
+	}
+	return rs
 }
 
 func finds(f ...policy.Finding) func(*policy.Request) ([]policy.Finding, error) {
@@ -42,7 +59,12 @@ const cmAnnotated = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  
 var change = policy.Finding{Severity: policy.Change, Message: `key "a": b → c`,
 	Patch: []jsonpatch.Operation{jsonpatch.NewOperation("replace", "/data/a", "c")}}
 
-func setup(t *testing.T, modes policy.Modes, rules ...policy.Rule) (http.Handler, *prometheus.Registry) {
+func setup(t *testing.T, modes policy.Modes, rules ...stubRule) (http.Handler, *prometheus.Registry) {
+	t.Helper()
+	return serve(t, modes, mutating(rules...))
+}
+
+func serve(t *testing.T, modes policy.Modes, rules policy.Rules) (http.Handler, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := policy.NewMetrics(reg)
@@ -54,11 +76,11 @@ func setup(t *testing.T, modes policy.Modes, rules ...policy.Rule) (http.Handler
 }
 
 func TestMetricsCountEachDecisionOnce(t *testing.T) {
-	rules := []policy.Rule{
-		stubRule{"denier", finds(policy.Deny("no"))},
-		stubRule{"changer", finds(change)},
-		stubRule{"quiet", finds()},
-		stubRule{"adviser", finds(policy.Warn("hm"), policy.Finding{Severity: policy.Skipped, Message: "too big"})},
+	rules := []stubRule{
+		{"denier", finds(policy.Deny("no"))},
+		{"changer", finds(change)},
+		{"quiet", finds()},
+		{"adviser", finds(policy.Warn("hm"), policy.Finding{Severity: policy.Skipped, Message: "too big"})},
 	}
 	h, reg := setup(t, policy.Modes{Default: policy.Audit, PerRule: map[string]policy.Mode{"changer": policy.Enforce}}, rules...)
 	reviewtest.Send(t, h, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)})
@@ -159,15 +181,20 @@ func TestDenialWinsOverPatches(t *testing.T) {
 
 func TestPanicsAndErrorsAreHTTP5xx(t *testing.T) {
 	for name, tc := range map[string]struct {
-		rule stubRule
+		rule policy.Mutator
 		code int
 	}{
-		"a rule that panics":                  {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { panic("index out of range") }}, http.StatusInternalServerError},
-		"a rule that cannot read the cluster": {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, errors.New("namespaces forbidden") }}, http.StatusInternalServerError},
-		"a rule out of time":                  {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, context.DeadlineExceeded }}, http.StatusServiceUnavailable},
+		"a rule that panics":                      {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { panic("index out of range") }}, http.StatusInternalServerError},
+		"a rule that cannot read the cluster":     {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, errors.New("namespaces forbidden") }}, http.StatusInternalServerError},
+		"a rule out of time":                      {stubRule{"boom", func(*policy.Request) ([]policy.Finding, error) { return nil, context.DeadlineExceeded }}, http.StatusServiceUnavailable},
+		"a validating rule that returns a change": {validatingStub{stubRule{"boom", finds(change)}}, http.StatusInternalServerError},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h, reg := setup(t, policy.Modes{Default: policy.Enforce}, tc.rule)
+			rules := policy.Rules{Mutating: []policy.Mutator{tc.rule}}
+			if v, ok := tc.rule.(policy.Validator); ok {
+				rules = policy.Rules{Validating: []policy.Validator{v}}
+			}
+			h, reg := serve(t, policy.Modes{Default: policy.Enforce}, rules)
 			code, _ := reviewtest.Post(t, h, reviewtest.Review(t, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)}))
 			if code != tc.code {
 				t.Fatalf("HTTP %d, want %d so failurePolicy decides", code, tc.code)

@@ -31,14 +31,14 @@ func many(n int, s policy.Severity, size int) func(*policy.Request) ([]policy.Fi
 	return finds(f...)
 }
 
-func limited(t *testing.T, mode policy.Mode, l *policy.Limits, rules ...policy.Rule) (*admissionv1.AdmissionResponse, *prometheus.Registry) {
+func limited(t *testing.T, mode policy.Mode, l *policy.Limits, rules ...stubRule) (*admissionv1.AdmissionResponse, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := policy.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := policy.NewEngine(policy.Config{Rules: rules, Modes: policy.Modes{Default: mode}, Metrics: m, Log: logr.Discard(), Limits: l})
+	e := policy.NewEngine(policy.Config{Rules: mutating(rules...), Modes: policy.Modes{Default: mode}, Metrics: m, Log: logr.Discard(), Limits: l})
 	return reviewtest.Send(t, &review.Handler{Reviewer: e, Log: logr.Discard()}, reviewtest.Req{Op: admissionv1.Create, Object: []byte(cm)}), reg
 }
 

@@ -10,17 +10,62 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 )
 
-// Rule is one guardrail. Rules are pure with respect to modes: they never ask
-// whether they are enforced.
+// Rule is what every guardrail declares: its name and the requests it
+// reviews. Rules are pure with respect to modes: they never ask whether they
+// are enforced.
 type Rule interface {
 	// ID is the stable kebab-case name used in messages, flags, metrics and annotations.
 	ID() string
-	// Applies reports, cheaply, whether the rule looks at this request at all
-	// (kind and operation); requests no rule applies to are counted as skipped.
-	Applies(req *Request) bool
-	// Check evaluates the request. An error means the rule could not decide;
-	// the webhook then answers with an HTTP error so failurePolicy decides.
-	Check(ctx context.Context, req *Request) ([]Finding, error)
+	// Match declares the requests the rule reviews; the engine sends it no
+	// other, and the audit and the chart's tests read the same declaration.
+	Match() Match
+}
+
+// Validator is a validating rule: it denies or warns, and never changes the
+// object (the engine treats a Change from a Validator as a failure).
+type Validator interface {
+	Rule
+	// Validate evaluates the request. An error means the rule could not
+	// decide; the webhook then answers with an HTTP error so failurePolicy decides.
+	Validate(ctx context.Context, req *Request) ([]Finding, error)
+}
+
+// Mutator is a mutating rule: its Change findings carry the patch that
+// makes the object right; it may warn as well, but never deny.
+type Mutator interface {
+	Rule
+	// Mutate evaluates the request; errors are as for Validate.
+	Mutate(ctx context.Context, req *Request) ([]Finding, error)
+}
+
+// Rules is a rule list, validating and mutating kept apart: the webhook
+// serves them on different paths, and the type keeps either kind off the
+// other's path.
+type Rules struct {
+	Validating []Validator
+	Mutating   []Mutator
+}
+
+// All lists every rule, validating first.
+func (rs Rules) All() []Rule {
+	all := make([]Rule, 0, len(rs.Validating)+len(rs.Mutating))
+	for _, r := range rs.Validating {
+		all = append(all, r)
+	}
+	for _, r := range rs.Mutating {
+		all = append(all, r)
+	}
+	return all
+}
+
+// IDs lists every rule's ID, validating first.
+func (rs Rules) IDs() []string {
+	all := rs.All()
+	ids := make([]string, len(all))
+	for i, r := range all {
+		ids[i] = r.ID()
+	}
+	return ids
 }
 
 // Severity says what a finding asks for.

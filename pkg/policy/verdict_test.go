@@ -13,15 +13,15 @@ import (
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
-func decide(t *testing.T, modes policy.Modes, object string, rules ...policy.Rule) (*policy.Verdict, *policy.Request) {
+func decide(t *testing.T, modes policy.Modes, object string, rules ...stubRule) (*policy.Verdict, *policy.Request) {
 	t.Helper()
-	e := policy.NewEngine(policy.Config{Rules: rules, Modes: modes, AllowExemptions: true, Log: logr.Discard()})
+	e := policy.NewEngine(policy.Config{Rules: mutating(rules...), Modes: modes, AllowExemptions: true, Log: logr.Discard()})
 	raw, err := yaml.YAMLToJSON([]byte(object))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := policy.NewRequest(&admissionv1.AdmissionRequest{Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}})
-	req.Kind.Kind = "ConfigMap"
+	req.Kind.Kind, req.Kind.Version = "ConfigMap", "v1"
 	v, err := e.Decide(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)

@@ -12,12 +12,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -145,9 +143,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := watch(ctx, mgr.GetCache()); err != nil {
 		return err
 	}
-	validating, mutating := o.Rules(reader)
+	rules := o.Rules(reader)
 	srv := mgr.GetWebhookServer()
-	for path, rules := range map[string][]policy.Rule{ValidatePath: validating, MutatePath: mutating} {
+	for path, rules := range map[string]policy.Rules{ValidatePath: {Validating: rules.Validating}, MutatePath: {Mutating: rules.Mutating}} {
 		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, Metrics: m, Log: o.Log.WithName(path[1:])})
 		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Limiter: limiter, Metrics: rm, Log: o.Log.WithName(path[1:])})
 	}
@@ -181,9 +179,7 @@ func writeTimeout(budget time.Duration) time.Duration {
 // watch registers the informers rules read before the cache starts, so no
 // review ever waits for an informer to be created and listed.
 func watch(ctx context.Context, c cache.Cache) error {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(cluster.NamespaceGVK)
-	for _, obj := range []client.Object{ns, &networkingv1.IngressClass{}, &networkingv1.Ingress{}} {
+	for _, obj := range cluster.Cached() {
 		if _, err := c.GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}

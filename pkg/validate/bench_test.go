@@ -57,7 +57,7 @@ func (m mapLabels) NamespaceLabels(_ context.Context, name string) (map[string]s
 }
 
 func benchHandler(b *testing.B, body []byte, ns mapLabels, classes IngressClasses) {
-	engine := policy.NewEngine(policy.Config{Rules: []policy.Rule{IngressInMesh{Namespaces: ns, Classes: classes}}, Modes: policy.Modes{Default: policy.Enforce}, Log: logr.Discard()})
+	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Validating: []policy.Validator{IngressInMesh{Namespaces: ns, Classes: classes}}}, Modes: policy.Modes{Default: policy.Enforce}, Log: logr.Discard()})
 	h := &review.Handler{Reviewer: engine, Log: logr.Discard()}
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -55,10 +55,10 @@ func newFixture(t *testing.T, modes policy.Modes, allowExemptions bool, extra ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := []policy.Rule{
+	rules := policy.Rules{Validating: []policy.Validator{
 		IngressInMesh{Namespaces: reader, Classes: reader, Mesh: mesh.Options{}},
 		NamespaceJoinsMesh{Ingresses: reader, Classes: reader},
-	}
+	}}
 	engine := policy.NewEngine(policy.Config{Rules: rules, Modes: modes, AllowExemptions: allowExemptions, Metrics: m, Log: logr.Discard()})
 	return fixture{handler: &review.Handler{Reviewer: engine, Log: logr.Discard()}, reg: reg}
 }

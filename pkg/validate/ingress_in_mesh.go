@@ -45,13 +45,14 @@ type ingressSpec struct {
 // ID implements policy.Rule.
 func (IngressInMesh) ID() string { return "ingress-in-mesh" }
 
-// Applies implements policy.Rule: Ingress CREATE and UPDATE.
-func (IngressInMesh) Applies(req *policy.Request) bool {
-	return req.IsKind("networking.k8s.io", "Ingress") && req.IsWrite()
+// Match implements policy.Rule: Ingress CREATE and UPDATE in mesh-enabled namespaces.
+func (IngressInMesh) Match() policy.Match {
+	return policy.Match{Group: "networking.k8s.io", Versions: []string{"v1"}, Resource: "ingresses", Kind: "Ingress",
+		Operations: policy.Writes, MeshOnly: true}
 }
 
-// Check implements policy.Rule.
-func (r IngressInMesh) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+// Validate implements policy.Validator.
+func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
 	var ing ingressDoc
 	if err := req.Decode(&ing); err != nil {
 		return nil, err

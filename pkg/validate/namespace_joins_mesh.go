@@ -33,13 +33,14 @@ type NamespaceJoinsMesh struct {
 // ID implements policy.Rule.
 func (NamespaceJoinsMesh) ID() string { return "namespace-joins-mesh" }
 
-// Applies implements policy.Rule: Namespace CREATE and UPDATE.
-func (NamespaceJoinsMesh) Applies(req *policy.Request) bool {
-	return req.IsKind("", "Namespace") && req.IsWrite()
+// Match implements policy.Rule: Namespace CREATE and UPDATE, every
+// namespace (the rule looks for the moment one joins the mesh).
+func (NamespaceJoinsMesh) Match() policy.Match {
+	return policy.Match{Versions: []string{"v1"}, Resource: "namespaces", Kind: "Namespace", Operations: policy.Writes}
 }
 
-// Check implements policy.Rule.
-func (r NamespaceJoinsMesh) Check(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
+// Validate implements policy.Validator.
+func (r NamespaceJoinsMesh) Validate(ctx context.Context, req *policy.Request) ([]policy.Finding, error) {
 	meta, err := req.Meta()
 	if err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func jsonValue(t *testing.T, obj any) any {
 	return v
 }
 
-// findings runs a rule the way the engine does: Applies, then Check.
+// findings runs a rule the way the engine does: its Match, then its check.
 func findings(t *testing.T, r policy.Rule, kind metav1.GroupVersionKind, op admissionv1.Operation, obj, old any) []policy.Finding {
 	t.Helper()
 	req := &admissionv1.AdmissionRequest{Kind: kind, Operation: op, Namespace: "shop", Name: "x"}
@@ -87,10 +87,19 @@ func findings(t *testing.T, r policy.Rule, kind metav1.GroupVersionKind, op admi
 		req.OldObject = runtime.RawExtension{Raw: mustJSON(t, old)}
 	}
 	pr := policy.NewRequest(req)
-	if !r.Applies(pr) {
+	if !r.Match().Covers(pr) {
 		return nil
 	}
-	f, err := r.Check(context.Background(), pr)
+	var (
+		f   []policy.Finding
+		err error
+	)
+	switch r := r.(type) {
+	case policy.Validator:
+		f, err = r.Validate(context.Background(), pr)
+	case policy.Mutator:
+		f, err = r.Mutate(context.Background(), pr)
+	}
 	if err != nil {
 		t.Fatalf("%s on %v: %v", r.ID(), obj, err)
 	}

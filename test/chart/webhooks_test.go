@@ -1,6 +1,9 @@
 package chart
 
 import (
+	"encoding/json"
+	"maps"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -240,4 +243,90 @@ func policies(entries []string, def string, overrides ...string) map[string]admi
 
 func without(list []string, drop ...string) []string {
 	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return slices.Contains(drop, s) })
+}
+
+// declaration is one rule as `webhook rules -o json` prints it.
+type declaration struct {
+	ID         string   `json:"id"`
+	Type       string   `json:"type"`
+	Group      string   `json:"group"`
+	Versions   []string `json:"versions"`
+	Resource   string   `json:"resource"`
+	Operations []string `json:"operations"`
+	MeshOnly   bool     `json:"meshOnly"`
+}
+
+// declarations asks the webhook itself which objects its rules review.
+func declarations(t *testing.T) []declaration {
+	t.Helper()
+	cmd := exec.Command("go", "run", "./cmd/webhook", "rules", "-o", "json")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("webhook rules: %v", err)
+	}
+	var ds []declaration
+	if err := json.Unmarshal(out, &ds); err != nil || len(ds) == 0 {
+		t.Fatalf("webhook rules printed no declarations (%v):\n%s", err, out)
+	}
+	return ds
+}
+
+// TestWebhookEntriesAreTheRulesDeclarations renders the chart with one rule
+// on at a time: the entries left are that rule's, and they must send it
+// exactly what it declares, on its path, in every mesh selector when it acts
+// only in the mesh. A rule the chart does not register fails here.
+func TestWebhookEntriesAreTheRulesDeclarations(t *testing.T) {
+	ds := declarations(t)
+	selectors := len(render(t, nil).webhooks()[serviceEntry].NamespaceSelector.MatchExpressions)
+	seen := map[string]string{}
+	for _, d := range ds {
+		t.Run(d.ID, func(t *testing.T) {
+			rules := map[string]any{}
+			for _, other := range ds {
+				if other.ID != d.ID {
+					rules[other.ID] = map[string]any{"mode": "off"}
+				}
+			}
+			entries := render(t, map[string]any{"rules": rules}).webhooks()
+			want := 1
+			if d.MeshOnly {
+				want = 3 // injection, revision, ambient
+			}
+			if len(entries) != want {
+				t.Fatalf("%d webhook entries send objects to %s, want %d (mesh-only: %v): %v", len(entries), d.ID, want, d.MeshOnly, slices.Collect(maps.Keys(entries)))
+			}
+			for name, w := range entries {
+				if owner, dup := seen[name]; dup {
+					t.Errorf("entry %s is both %s's and %s's", name, owner, d.ID)
+				}
+				seen[name] = d.ID
+				path := map[string]string{"validating": "/validate", "mutating": "/mutate"}[d.Type]
+				if got := deref(w.ClientConfig.Service.Path); got != path || w.Mutating != (d.Type == "mutating") {
+					t.Errorf("%s: path %s in a mutating=%v configuration, want %s for a %s rule", name, got, w.Mutating, path, d.Type)
+				}
+				if len(w.Rules) != 1 {
+					t.Fatalf("%s: %d rules, want 1", name, len(w.Rules))
+				}
+				r := w.Rules[0]
+				var ops []string
+				for _, op := range r.Operations {
+					ops = append(ops, string(op))
+				}
+				if !slices.Equal(r.APIGroups, []string{d.Group}) || !slices.Equal(r.APIVersions, d.Versions) ||
+					!slices.Equal(r.Resources, []string{d.Resource}) || !slices.Equal(ops, d.Operations) {
+					t.Errorf("%s sends %v %v %v %v; %s declares group %q, versions %v, resource %q, operations %v",
+						name, r.APIGroups, r.APIVersions, r.Resources, ops, d.ID, d.Group, d.Versions, d.Resource, d.Operations)
+				}
+				// Every entry excludes the system namespaces; a mesh-only
+				// entry adds its mesh selector's expressions.
+				if n := len(w.NamespaceSelector.MatchExpressions); (n > selectors) != d.MeshOnly {
+					t.Errorf("%s: %d namespace selector expressions; mesh-only is %v", name, n, d.MeshOnly)
+				}
+			}
+		})
+	}
+	if all := render(t, nil).webhookNames(); len(all) != len(seen) {
+		t.Errorf("the chart has entries %v; only %v belong to a declared rule", all, slices.Sorted(maps.Keys(seen)))
+	}
 }
