@@ -3,5 +3,6 @@
 // the same engine and the same rules as the server, against a cluster made of
 // the Namespaces and IngressClasses found in the input (plus command-line
 // labels). It reports findings as text, JSON or JUnit, and can write the
-// mutating rules' changes back into the manifests with minimal text edits.
+// mutating rules' changes back into the manifests with pkg/yamlpatch's
+// minimal text edits.
 package check

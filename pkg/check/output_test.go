@@ -16,7 +16,7 @@ func TestTextOutput(t *testing.T) {
 	if err := r.Write(&b, FormatText); err != nil {
 		t.Fatal(err)
 	}
-	want := "mesh/nested/configmaps.yml:1: [nginx-http11] would change: key default.conf: insert proxy_http_version 1.1\n" +
+	want := "mesh/nested/configmaps.yml:1: [nginx-http11] would change: ConfigMap \"proxy\" key \"default.conf\": line 3: insert \"proxy_http_version 1.1;\" for proxy_pass http://backend in location / (nginx proxies with HTTP/1.0 by default (before 1.29.7) and the Istio sidecar answers HTTP/1.0 with 426 Upgrade Required); make the same change in your source manifest, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"\n" +
 		"mesh/nested/configmaps.yml:23: [unknown-namespace] namespace \"nowhere\" is unknown: pass --mesh-namespace or --namespace-labels, or include the Namespace in the input; nginx-http11 needs its labels to decide whether the namespace is in the mesh\n" +
 		"helm.yaml:13: [ingress-in-mesh] Ingress \"shop-web\" is not allowed in namespace \"helm-shop\": the namespace is in the Istio mesh (istio-injection=enabled) and this Ingress is served by IngressClass \"nginx\" (controller k8s.io/ingress-nginx), which bypasses mesh routing and mTLS; expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService\n" +
 		"checked 11 objects in 3 files: 1 denied, 1 to change, 1 in an unknown namespace\n"

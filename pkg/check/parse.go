@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
 )
 
 // File is one parsed input and, after Run, what was found in it.
@@ -56,7 +58,7 @@ type Object struct {
 	raw   []byte
 	file  *File
 	doc   *document
-	patch []patchOp
+	patch []jsonpatch.Operation
 }
 
 // DocError says which document of which file could not be read or checked.

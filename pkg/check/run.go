@@ -121,11 +121,7 @@ func (r *runner) review(ctx context.Context, o *Object) error {
 	if res == nil {
 		return err
 	}
-	patch, encErr := fixOps(res.Changes)
-	if encErr != nil {
-		return encErr
-	}
-	o.patch = patch
+	o.patch = res.Changes
 	for _, f := range res.Findings() {
 		o.add(f.Rule, severity(f.Severity), f.Message)
 	}

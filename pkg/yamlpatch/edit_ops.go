@@ -1,6 +1,7 @@
-package check
+package yamlpatch
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,11 +41,11 @@ func (e *editor) locate(tokens []string, missingOK bool) (place, error) {
 					next.node, next.key, next.index = cur.Content[j+1], k, j/2
 				}
 				if k.Value == "<<" && k.Tag == "!!merge" {
-					return place{}, fmt.Errorf("%s: the mapping uses a YAML merge key (<<), which --fix does not edit through", where)
+					return place{}, fmt.Errorf("%s: the mapping uses a YAML merge key (<<), which is not edited through", where)
 				}
 			}
 			if next.node == nil && !(last && missingOK) {
-				return place{}, fmt.Errorf("%s does not exist in the manifest", where)
+				return place{}, fmt.Errorf("%s does not exist in the document", where)
 			}
 		case yaml.SequenceNode:
 			n := len(cur.Content)
@@ -60,12 +61,12 @@ func (e *editor) locate(tokens []string, missingOK bool) (place, error) {
 				next.node = cur.Content[idx]
 			}
 		case yaml.AliasNode:
-			return place{}, fmt.Errorf("%s goes through a YAML alias, which --fix does not edit through", where)
+			return place{}, fmt.Errorf("%s goes through a YAML alias, which is not edited through", where)
 		default:
 			return place{}, fmt.Errorf("%s goes through a scalar", where)
 		}
 		if next.node != nil && (next.node.Anchor != "" || next.node.Kind == yaml.AliasNode) {
-			return place{}, fmt.Errorf("%s is a YAML anchor or alias, which --fix does not edit", where)
+			return place{}, fmt.Errorf("%s is a YAML anchor or alias, which is not edited", where)
 		}
 		at = next
 	}
@@ -102,7 +103,7 @@ func (e *editor) set(at place, v any) error {
 	}
 	// The kind changes: the value starts over right after its key or dash.
 	if at.parent == nil {
-		return fmt.Errorf("--fix does not replace a whole document")
+		return errors.New("the whole document is not replaced, only values inside it")
 	}
 	if at.parent.Kind == yaml.MappingNode {
 		colon := e.afterColon(at.key, at.pindent)
@@ -162,7 +163,7 @@ func (e *editor) dash(item *yaml.Node) int {
 func (e *editor) remove(at place, parentAt place) error {
 	p := at.parent
 	if p == nil {
-		return fmt.Errorf("--fix does not remove a whole document")
+		return errors.New("the whole document is not removed, only values inside it")
 	}
 	if len(p.Content) == 1 || (p.Kind == yaml.MappingNode && len(p.Content) == 2) {
 		empty := any(map[string]any{})

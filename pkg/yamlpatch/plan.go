@@ -1,4 +1,4 @@
-package check
+package yamlpatch
 
 import (
 	"encoding/json"

@@ -1,29 +1,26 @@
-package check
+package yamlpatch
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
-	sigsyaml "sigs.k8s.io/yaml"
+	"gomodules.xyz/jsonpatch/v2"
 )
 
-// fixText applies JSON patch operations (a JSON array) to a document's text.
-func fixText(t *testing.T, text, ops string) (string, error) {
+// applyText applies JSON patch operations (a JSON array) to a document's text.
+func applyText(t *testing.T, text, ops string) (string, error) {
 	t.Helper()
-	doc, err := sigsyaml.YAMLToJSON([]byte(text))
-	if err != nil {
-		t.Fatalf("input: %v", err)
-	}
-	var parsed []patchOp
+	var parsed []jsonpatch.Operation
 	if err := json.Unmarshal([]byte(ops), &parsed); err != nil {
 		t.Fatalf("ops: %v", err)
 	}
-	out, err := fixDocument([]byte(text), doc, parsed)
+	out, err := Apply([]byte(text), parsed)
 	return string(out), err
 }
 
-func TestEditorOperations(t *testing.T) {
+func TestApply(t *testing.T) {
 	tests := map[string]struct {
 		text, ops, want, err string
 	}{
@@ -93,17 +90,26 @@ func TestEditorOperations(t *testing.T) {
 			want: "a: \"x\\r\\ny\\n\"\n"},
 		"an operation it does not support fails": {
 			text: "a: 1\nb: 2\n", ops: `[{"op":"move","from":"/a","path":"/c"}]`,
-			err: `--fix supports the JSON patch operations add, replace and remove, not "move"`},
+			err: `move /c: only the JSON patch operations add, replace and remove are written, not "move"`},
 		"a value behind a YAML anchor is not edited": {
 			text: "a: &x 1\nb: *x\n", ops: `[{"op":"replace","path":"/a","value":2}]`,
-			err: "/a is a YAML anchor or alias"},
+			err: "replace /a: /a is a YAML anchor or alias"},
 		"a path that does not exist fails": {
 			text: "a: 1\n", ops: `[{"op":"replace","path":"/b/c","value":2}]`,
-			err: "the change does not apply to the manifest"},
+			err: "replace /b/c: the operation does not apply to the document"},
+		"a key added where YAML 1.1 reads an existing one the same fails": {
+			text: "n: 1\n", ops: `[{"op":"add","path":"/false","value":2}]`,
+			err: `add /false: line 2: the keys "n" and "false" of one mapping both read as "false" in YAML 1.1`},
+		"a document whose keys read two ways is not patched": {
+			text: "on: 1\n\"true\": 2\nx: 3\n", ops: `[{"op":"replace","path":"/x","value":4}]`,
+			err: `replace /x: line 2: the keys "on" and "true" of one mapping both read as "true" in YAML 1.1`},
+		"line breaks the YAML parser counts differently are not edited": {
+			text: "a: 1\rb: 2\n", ops: `[{"op":"replace","path":"/a","value":2}]`,
+			err: "replace /a: the document has line breaks other than"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := fixText(t, tc.text, tc.ops)
+			got, err := applyText(t, tc.text, tc.ops)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -117,5 +123,26 @@ func TestEditorOperations(t *testing.T) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestApplyWithoutOperationsReturnsTheDocument(t *testing.T) {
+	for _, doc := range []string{"a: b # no final line break", "not: [yaml", ""} {
+		got, err := Apply([]byte(doc), nil)
+		if err != nil || string(got) != doc {
+			t.Errorf("Apply(%q, nil) = %q, %v", doc, got, err)
+		}
+	}
+}
+
+func TestErrorNamesTheOperation(t *testing.T) {
+	ops := []jsonpatch.Operation{
+		jsonpatch.NewOperation("replace", "/a", 2),
+		jsonpatch.NewOperation("remove", "/missing", nil),
+	}
+	_, err := Apply([]byte("a: 1\n"), ops)
+	var opErr *Error
+	if !errors.As(err, &opErr) || opErr.Index != 1 || opErr.Op.Path != "/missing" {
+		t.Fatalf("error %#v, want an *Error for operation 1", err)
 	}
 }

@@ -1,4 +1,4 @@
-package check
+package yamlpatch
 
 import (
 	"strings"
@@ -6,8 +6,8 @@ import (
 
 // setBlockScalar replaces the value of a literal or folded block scalar. A
 // literal stays a literal with its indentation, indicators and every
-// unchanged line as written, so an nginx config gains exactly its new lines;
-// a folded scalar, or text a literal cannot hold, is written anew.
+// unchanged line as written, so a config file it holds gains exactly its new
+// lines; a folded scalar, or text a literal cannot hold, is written anew.
 func (e *editor) setBlockScalar(at place, v string) error {
 	n := at.node
 	p := e.skipProperties(e.start(n))

@@ -1,4 +1,4 @@
-package check
+package yamlpatch
 
 import (
 	"errors"
@@ -24,13 +24,15 @@ type editor struct {
 	unit, seqOffset int
 	root            *yaml.Node
 	lines           []int // byte offset of each line start
+	// keyReadings caches how YAML 1.1 reads plain mapping keys, by identity.
+	keyReadings map[string]string
 }
 
 func newEditor(text string, isJSON bool) (*editor, error) {
 	// The YAML parser also counts these as line breaks; positions would not
 	// match lines, so such documents are left alone.
 	if strings.ContainsAny(strings.ReplaceAll(text, "\r\n", ""), "\r\u0085\u2028\u2029") {
-		return nil, errors.New("the document has line breaks other than \\n and \\r\\n (a lone \\r, NEL, LS or PS), which --fix does not edit")
+		return nil, errors.New("the document has line breaks other than \\n and \\r\\n (a lone \\r, NEL, LS or PS), which are not edited")
 	}
 	e := &editor{text: text, json: isJSON, nl: "\n", unit: 2}
 	if strings.Contains(text, "\r\n") {

@@ -1,4 +1,4 @@
-package check
+package yamlpatch
 
 import (
 	"strconv"
@@ -109,6 +109,13 @@ func lineIndent(line string) int {
 	return len(line) - len(t)
 }
 
+// isDocumentMarker reports a "---" or "..." line, alone or followed by white
+// space: it ends every scalar.
+func isDocumentMarker(line string) bool {
+	marker, rest := line[:min(3, len(line))], line[min(3, len(line)):]
+	return (marker == "---" || marker == "...") && (rest == "" || strings.IndexByte(" \t\r\n", rest[0]) >= 0)
+}
+
 // plainEnd finds the end of a plain scalar: the rest of its line up to a
 // comment, plus continuation lines indented deeper than its collection
 // (block), or up to a flow indicator (flow).
@@ -128,7 +135,7 @@ func (e *editor) plainEnd(p, parent int, flow bool) int {
 		if c == '\n' && !flow {
 			next := e.nextLine(i)
 			line := e.text[next:e.lineEnd(next)]
-			if ind := lineIndent(line); ind <= parent || isSeparator([]byte(line), "---") || isSeparator([]byte(line), "...") {
+			if ind := lineIndent(line); ind <= parent || isDocumentMarker(line) {
 				break
 			}
 		}
@@ -180,7 +187,7 @@ func (e *editor) blockScalar(p, parent int) blockRange {
 			}
 			b.indent = ind
 		}
-		if ind < b.indent || (ind == 0 && (isSeparator([]byte(line), "---") || isSeparator([]byte(line), "..."))) {
+		if ind < b.indent || (ind == 0 && isDocumentMarker(line)) {
 			break
 		}
 		b.last = off + len(line)
