@@ -20,6 +20,7 @@ type auditFlags struct {
 	interval                  time.Duration
 	leaderElect               bool
 	leaseName, leaseNamespace string
+	excluded                  string
 }
 
 func addAuditFlags(fs *flag.FlagSet) *auditFlags {
@@ -28,6 +29,7 @@ func addAuditFlags(fs *flag.FlagSet) *auditFlags {
 	fs.BoolVar(&a.leaderElect, "leader-elect", false, "elect one replica to run the background audit (every replica serves reviews); off, this replica audits")
 	fs.StringVar(&a.leaseName, "leader-election-id", "meshguard-audit", "name of the Lease used for leader election")
 	fs.StringVar(&a.leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, then the pod's own namespace)")
+	fs.StringVar(&a.excluded, "excluded-namespaces", "kube-system,kube-node-lease", "comma-separated namespaces the webhook configurations never send (their namespaceSelector's exclusions; the chart passes the same list): the audit leaves their objects out too")
 	return a
 }
 
@@ -48,7 +50,7 @@ func (a *auditFlags) wire(o server.Options, m mesh.Options) (server.Options, err
 	o.AddOns = append(o.AddOns, server.AddOn{Name: "the background audit", Setup: func(mgr manager.Manager) error {
 		return audit.Setup(mgr, audit.Options{
 			Interval: a.interval, Rules: o.Rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions,
-			Mesh: m, Registry: metrics.Registry, Log: o.Log.WithName("audit"),
+			Mesh: m, Excluded: splitList(a.excluded), Registry: metrics.Registry, Log: o.Log.WithName("audit"),
 		})
 	}})
 	return o, nil

@@ -57,6 +57,7 @@ func (c *certFlags) wire(o server.Options) (server.Options, error) {
 	return o, nil
 }
 
+// splitList splits a comma-separated flag value, dropping blanks.
 func splitList(s string) []string {
 	var out []string
 	for _, v := range strings.Split(s, ",") {

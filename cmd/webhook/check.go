@@ -173,14 +173,11 @@ func (f *checkFlags) options(extra []string) (offline.Options, error) {
 	if err != nil {
 		return offline.Options{}, err
 	}
-	m := mesh.Options{ByDefault: f.meshByDefault}
-	for _, ns := range strings.Split(f.systemNamespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			m.SystemNamespaces = append(m.SystemNamespaces, ns)
-		}
-	}
+	m := mesh.Options{ByDefault: f.meshByDefault, SystemNamespaces: splitList(f.systemNamespaces)}
 	return offline.Options{
-		Rules:            func(c cluster.Reader) policy.Rules { return rules(c, m) },
+		Rules: func(c cluster.Reader) policy.Rules {
+			return rules(c, settings{mesh: m, allowExemptions: f.allowExemptions})
+		},
 		Off:              off,
 		AllowExemptions:  f.allowExemptions,
 		DefaultNamespace: f.namespace,

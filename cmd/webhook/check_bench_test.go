@@ -8,7 +8,6 @@ import (
 
 	offline "github.com/meshguard/meshguard/pkg/check"
 	"github.com/meshguard/meshguard/pkg/cluster"
-	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
@@ -68,7 +67,7 @@ func BenchmarkCheck10k(b *testing.B) {
 	for _, in := range inputs {
 		size += len(in.Data)
 	}
-	rulesFn := func(c cluster.Reader) policy.Rules { return rules(c, mesh.Options{}) }
+	rulesFn := func(c cluster.Reader) policy.Rules { return rules(c, settings{}) }
 	for _, fix := range []bool{false, true} {
 		name := "report"
 		if fix {

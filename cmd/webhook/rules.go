@@ -18,11 +18,12 @@ import (
 // rules is THE list of meshguard's rules. Adding a rule is one file in
 // pkg/validate or pkg/mutate, its test, and one line here (plus a webhook rule
 // in the chart when it needs a new kind; test/chart fails until it has one).
-func rules(c cluster.Reader, m mesh.Options) policy.Rules {
+func rules(c cluster.Reader, s settings) policy.Rules {
+	m := s.mesh
 	return policy.Rules{
 		Validating: []policy.Validator{
 			validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m},
-			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m},
+			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m, AllowExemptions: s.allowExemptions},
 		},
 		Mutating: []policy.Mutator{
 			mutate.NginxHTTP11{Namespaces: c, Mesh: m},
@@ -31,8 +32,16 @@ func rules(c cluster.Reader, m mesh.Options) policy.Rules {
 	}
 }
 
+// settings are what the rules need to know of the cluster's configuration.
+type settings struct {
+	mesh mesh.Options
+	// allowExemptions is --allow-exemptions: rules that name other objects
+	// leave exempted ones out.
+	allowExemptions bool
+}
+
 // ruleIDs lists every rule's ID, for validating --rule-mode.
-func ruleIDs() []string { return rules(cluster.Reader{}, mesh.Options{}).IDs() }
+func ruleIDs() []string { return rules(cluster.Reader{}, settings{}).IDs() }
 
 // declaration is one rule as `webhook rules` prints it: what the chart's
 // webhook entries, and a platform team's own, must send it.
@@ -48,7 +57,7 @@ type declaration struct {
 }
 
 func declarations() []declaration {
-	rs := rules(cluster.Reader{}, mesh.Options{})
+	rs := rules(cluster.Reader{}, settings{})
 	var out []declaration
 	for _, r := range rs.All() {
 		m := r.Match()

@@ -106,20 +106,17 @@ func (f *serveFlags) options() (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
-	m := mesh.Options{ByDefault: f.meshByDefault}
-	for _, ns := range strings.Split(f.systemNamespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			m.SystemNamespaces = append(m.SystemNamespaces, ns)
-		}
-	}
+	m := mesh.Options{ByDefault: f.meshByDefault, SystemNamespaces: splitList(f.systemNamespaces)}
 	o, err := f.certs.wire(server.Options{
 		Config: cfg, CertDir: f.certDir, Host: f.host, Port: f.port,
 		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
 		AllowExemptions: f.allowExemptions,
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
-		Rules: func(c cluster.Reader) policy.Rules { return rules(c, m) },
-		Log:   crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
+		Rules: func(c cluster.Reader) policy.Rules {
+			return rules(c, settings{mesh: m, allowExemptions: f.allowExemptions})
+		},
+		Log: crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
 	})
 	if err != nil {
 		return o, err

@@ -46,6 +46,10 @@ type Options struct {
 	AllowExemptions bool
 	// Mesh is the server's mesh predicate, deciding which ConfigMaps are read.
 	Mesh mesh.Options
+	// Excluded are the namespaces admission never reviews (the webhook
+	// configurations' namespaceSelector leaves them out): the audit leaves
+	// their objects out too, so it never reports what admission would allow.
+	Excluded []string
 	// Registry receives the gauge (controller-runtime's metrics.Registry).
 	Registry prometheus.Registerer
 	Log      logr.Logger

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *p
 	reg := prometheus.NewRegistry()
 	err = Setup(mgr, Options{
 		Interval: time.Hour, Registry: reg, Log: log, AllowExemptions: true,
-		Modes: policy.Modes{Default: policy.Audit},
+		Modes: policy.Modes{Default: policy.Audit}, Excluded: []string{"kube-system", "infra"},
 		Rules: func(c cluster.Reader) policy.Rules {
 			return policy.Rules{
 				Validating: []policy.Validator{validate.IngressInMesh{Namespaces: c, Classes: c}},
@@ -93,7 +94,8 @@ func report(addr string) (Report, error) {
 	return r, json.NewDecoder(resp.Body).Decode(&r)
 }
 
-// waitReport polls /report until want accepts the set of "rule kind ns/name" lines.
+// waitReport polls /report until want accepts the set of "rule kind ns/name"
+// lines; advice has " (warn)" appended.
 func waitReport(t *testing.T, addr, what string, want func(map[string]bool) bool) Report {
 	t.Helper()
 	deadline := time.Now().Add(settle)
@@ -104,7 +106,7 @@ func waitReport(t *testing.T, addr, what string, want func(map[string]bool) bool
 			last = r
 			got := map[string]bool{}
 			for _, f := range r.Findings {
-				got[fmt.Sprintf("%s %s %s/%s", f.Rule, f.Kind, f.Namespace, f.Name)] = true
+				got[key(f)] = true
 			}
 			if r.Auditing && want(got) {
 				return r
@@ -131,11 +133,17 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 	mustCreate(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: meshed}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "later"}},
+		// Meshed, but excluded from admission: never audited either.
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "infra", Labels: meshed}},
+		ingress("infra", "gce", nil),
 		ingress("app", "gce", nil),
 		ingress("app", "exempt", map[string]string{policy.ExemptAnnotation: "ingress-in-mesh", policy.ExemptReasonAnnotation: "migrating next week"}),
 		ingress("later", "gce", nil),
 		nginxConfigMap("app", "nginx"),
 		nginxConfigMap("later", "nginx"),
+		// nginx configuration the rule cannot analyse: reported as advice.
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "openresty", Namespace: "app"},
+			Data: map[string]string{"lua.conf": "location / {\n    content_by_lua_block { ngx.say('hi') }\n    proxy_pass http://backend;\n}\n"}},
 	)
 	if kinds := auditedKinds(t, mustMapper(t, cfg)); !slices.Equal(kinds, []string{"networking.k8s.io/v1, Kind=Ingress", "/v1, Kind=ConfigMap"}) {
 		t.Fatalf("without Istio's CRDs the audited kinds are %v, want Ingress and ConfigMap", kinds)
@@ -144,7 +152,8 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 	t.Run("without istio, leader-elected", func(t *testing.T) {
 		addr, _ := startAudit(t, cfg, true)
 		waitReport(t, addr, "existing objects reported", func(got map[string]bool) bool {
-			return len(got) == 2 && got["ingress-in-mesh Ingress app/gce"] && got["nginx-http11 ConfigMap app/nginx"]
+			return len(got) == 3 && got["ingress-in-mesh Ingress app/gce"] && got["nginx-http11 ConfigMap app/nginx"] &&
+				got["nginx-http11 ConfigMap app/openresty (warn)"]
 		})
 	})
 
@@ -157,9 +166,14 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 	mustCreate(se)
 	addr, reg := startAudit(t, cfg, false)
 	r := waitReport(t, addr, "existing objects reported", func(got map[string]bool) bool {
-		return len(got) == 3 && got["ingress-in-mesh Ingress app/gce"] && got["nginx-http11 ConfigMap app/nginx"] &&
-			got["gce-metadata-address ServiceEntry later/metadata"]
+		return len(got) == 4 && got["ingress-in-mesh Ingress app/gce"] && got["nginx-http11 ConfigMap app/nginx"] &&
+			got["gce-metadata-address ServiceEntry later/metadata"] && got["nginx-http11 ConfigMap app/openresty (warn)"]
 	})
+	for _, f := range r.Findings {
+		if f.Name == "openresty" && (!strings.Contains(f.Message, `key "lua.conf": content_by_lua_block in line 2 holds Lua code`) || !strings.Contains(f.Message, "HTTP/1.0")) {
+			t.Errorf("the advice on the Lua ConfigMap does not name the key, the reason and the consequence: %s", f.Message)
+		}
+	}
 	since := sinceOf(r, "nginx-http11", "app", "nginx")
 	if v := violations(t, reg); v["ingress-in-mesh/app"] != 1 || v["nginx-http11/app"] != 1 {
 		t.Errorf("gauge = %v, want one object per rule in namespace app", v)
@@ -174,8 +188,8 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 	if err := c.Update(ctx, &ing); err != nil {
 		t.Fatal(err)
 	}
-	waitReport(t, addr, "fixed Ingress cleared", func(got map[string]bool) bool {
-		return !got["ingress-in-mesh Ingress app/gce"]
+	waitReport(t, addr, "fixed Ingress cleared, with the advice admission gives it", func(got map[string]bool) bool {
+		return !got["ingress-in-mesh Ingress app/gce"] && got["ingress-in-mesh Ingress app/gce (warn)"]
 	})
 	// Labelling a namespace into the mesh brings in what it holds.
 	var ns corev1.Namespace
@@ -202,6 +216,14 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 	if v := violations(t, reg); len(v) != 3 || v["ingress-in-mesh/later"] != 1 || v["nginx-http11/later"] != 1 {
 		t.Errorf("gauge = %v, want only namespace later's series", v)
 	}
+}
+
+func key(f Finding) string {
+	k := fmt.Sprintf("%s %s %s/%s", f.Rule, f.Kind, f.Namespace, f.Name)
+	if f.Severity == severityWarn {
+		k += " (warn)"
+	}
+	return k
 }
 
 func sinceOf(r Report, rule, ns, name string) time.Time {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,6 +28,8 @@ type evaluator struct {
 	reviewer   *admit.Reviewer
 	// targets are the audited kinds by kind name.
 	targets map[string]target
+	// excluded are the namespaces admission never reviews.
+	excluded []string
 }
 
 // evaluate returns the findings of the object ref names; none when it is
@@ -37,6 +40,9 @@ func (e *evaluator) evaluate(ctx context.Context, ref Ref) ([]admit.Finding, err
 	t, ok := e.targets[ref.Kind]
 	if !ok {
 		return nil, fmt.Errorf("unknown kind %q", ref.Kind)
+	}
+	if slices.Contains(e.excluded, ref.Namespace) {
+		return nil, nil
 	}
 	if t.meshOnly {
 		status, err := mesh.Lookup(ctx, e.namespaces, ref.Namespace, e.mesh)

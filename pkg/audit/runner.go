@@ -44,7 +44,7 @@ func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *pro
 		cache: c,
 		kinds: kinds,
 		eval: &evaluator{cache: c, api: reader.API, namespaces: reader, mesh: o.Mesh,
-			reviewer: newReviewer(reader, o), targets: byKind},
+			reviewer: newReviewer(reader, o), targets: byKind, excluded: o.Excluded},
 		store:    newStore(gauge, o.Log, time.Now),
 		interval: o.Interval,
 		workers:  cmp.Or(max(o.Workers, 0), 2),

@@ -24,11 +24,13 @@ type Ref struct {
 }
 
 // Finding is one entry of GET /report: what enforce mode would deny or
-// change on an object that already exists.
+// change on an object that already exists, or what admission would warn
+// about (a value the rules cannot analyse, a better way to expose it).
 type Finding struct {
 	Rule string `json:"rule"`
 	Ref
-	// Severity is "deny" (a Violation) or "change" (a mutation still to make).
+	// Severity is "deny" (a Violation), "change" (a mutation still to
+	// make) or "warn" (advice: allowed in every mode, not in the gauge).
 	Severity string `json:"severity"`
 	Message  string `json:"message"`
 	// Since is when this replica first saw the finding; it survives resyncs
@@ -104,7 +106,7 @@ func (s *store) set(ref Ref, found []admit.Finding) {
 func (s *store) count(fs []Finding, by int) {
 	var seen []string
 	for _, f := range fs {
-		if slices.Contains(seen, f.Rule) {
+		if f.Severity == severityWarn || slices.Contains(seen, f.Rule) {
 			continue
 		}
 		seen = append(seen, f.Rule)
@@ -125,17 +127,23 @@ func (f Finding) same(o Finding) bool {
 	return f.Rule == o.Rule && f.Severity == o.Severity && f.Message == o.Message
 }
 
-// reported keeps what enforce mode would act on; advice is not a finding
-// that blocks turning enforce on.
+// reported names the severities the report shows: what enforce mode would
+// act on, and advice, which admission shows as a warning in every mode.
 func reported(s policy.Severity) (string, bool) {
 	switch s {
 	case policy.Violation:
 		return "deny", true
 	case policy.Change:
 		return "change", true
+	case policy.Advice:
+		return severityWarn, true
 	}
 	return "", false
 }
+
+// severityWarn is advice: reported, but never counted as a violation, so
+// the gauge still says when a rule can be enforced.
+const severityWarn = "warn"
 
 // refs lists the objects that currently have findings.
 func (s *store) refs() []Ref {

@@ -45,15 +45,22 @@ func TestStoreLogsNewFindingsOnceAndKeepsSince(t *testing.T) {
 	*now = now.Add(time.Hour)
 	s.set(ing, []admit.Finding{deny, advice}) // a resync that changes nothing
 
-	if n := strings.Count(strings.Join(*lines, "\n"), `"new finding"`); n != 1 {
-		t.Fatalf("new-finding log lines = %d, want 1: %q", n, *lines)
+	if n := strings.Count(strings.Join(*lines, "\n"), `"new finding"`); n != 2 {
+		t.Fatalf("new-finding log lines = %d, want 2 (one per finding, not per resync): %q", n, *lines)
 	}
 	r := s.report()
-	if len(r.Findings) != 1 {
-		t.Fatalf("findings = %+v, want only the denial (advice is not reported)", r.Findings)
+	if len(r.Findings) != 2 {
+		t.Fatalf("findings = %+v, want the denial and the advice", r.Findings)
 	}
-	if got := r.Findings[0]; !got.Since.Equal(first) || got.Severity != "deny" || got.Ref != ing {
-		t.Errorf("finding = %+v, want since %v", got, first)
+	bySeverity := map[string]Finding{}
+	for _, f := range r.Findings {
+		bySeverity[f.Severity] = f
+	}
+	if got := bySeverity["deny"]; !got.Since.Equal(first) || got.Ref != ing {
+		t.Errorf("findings = %+v, want a denial since %v", r.Findings, first)
+	}
+	if got := bySeverity["warn"]; got.Message != advice.Message {
+		t.Errorf("findings = %+v, want the advice as a warning", r.Findings)
 	}
 	if v := testutil.ToFloat64(gauge.WithLabelValues("ingress-in-mesh", "app")); v != 1 {
 		t.Errorf("gauge = %v, want 1", v)

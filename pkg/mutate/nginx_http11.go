@@ -109,6 +109,9 @@ func (r NginxHTTP11) Mutate(ctx context.Context, req *policy.Request) ([]policy.
 	for _, s := range res.Skipped {
 		findings = append(findings, policy.Finding{Severity: policy.Skipped, Message: fmt.Sprintf("key %q: %s", s.File, s.Reason)})
 	}
+	if parsed := parsedSkips(res.Skipped); len(parsed) > 0 {
+		findings = append(findings, policy.Warn(unanalysed(name, parsed)))
+	}
 	if len(res.Changed) > 0 {
 		if n := cm.size(res.Changed); n > maxConfigMapBytes {
 			// The API server would refuse the changed object, and with it
@@ -127,6 +130,38 @@ func (r NginxHTTP11) Mutate(ctx context.Context, req *policy.Request) ([]policy.
 		})
 	}
 	return findings, nil
+}
+
+// maxSkippedNamed bounds how many skipped keys one warning names.
+const maxSkippedNamed = 3
+
+// parsedSkips are the skipped values that are nginx configuration: text
+// that merely mentions proxy_pass is no reason to warn.
+func parsedSkips(skipped []nginx.Skip) []nginx.Skip {
+	var out []nginx.Skip
+	for _, s := range skipped {
+		if s.Valid {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// unanalysed tells the user which values were left alone and why: a value
+// meshguard cannot analyse keeps every proxy_pass in it on HTTP/1.0.
+func unanalysed(name string, skipped []nginx.Skip) string {
+	var b strings.Builder
+	for i, s := range skipped[:min(len(skipped), maxSkippedNamed)] {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "key %q: %s", s.File, s.Reason)
+	}
+	if extra := len(skipped) - maxSkippedNamed; extra > 0 {
+		fmt.Fprintf(&b, "; and %d more", extra)
+	}
+	return fmt.Sprintf("ConfigMap %q has nginx configuration meshguard cannot analyse safely, left unchanged (%s); its proxy_pass directives stay on HTTP/1.0 unless set otherwise (%s): add proxy_http_version 1.1; beside each of them yourself, or let the workload accept HTTP/1.0 with ISTIO_META_HTTP10=\"1\"",
+		name, b.String(), http10Why)
 }
 
 func (r NginxHTTP11) mayNeedChange(data map[string]string) bool {

@@ -84,6 +84,9 @@ func TestNginxHTTP11(t *testing.T) {
 			modes: enforce, file: "broken-nginx.in.yaml"},
 		"text that merely mentions proxy_pass is left alone": {
 			modes: enforce, file: "not-nginx.in.yaml"},
+		"nginx config it cannot analyse is left alone, and the user told so": {
+			modes: enforce, file: "lua-block.in.yaml",
+			warnings: []string{`[nginx-http11] ConfigMap "openresty" has nginx configuration meshguard cannot analyse safely, left unchanged (key "default.conf": `, "lua", "stay on HTTP/1.0", "add proxy_http_version 1.1;"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -22,6 +23,7 @@ type fileSet struct {
 	edges     map[string][]string // includer -> included keys, deduplicated
 	included  map[string]bool     // keys some parsed value includes
 	resolved  map[string][]string // include pattern -> matching keys, sorted
+	opaque    map[string]bool     // keys that are nginx config the parser does not look into (Lua)
 
 	// work counts what resolving includes has cost (keys a glob was matched
 	// against, keys an include named); past workLimit the set is not analysed.
@@ -141,6 +143,14 @@ func (s *fileSet) parseOne(ctx context.Context, k string) (*file, string) {
 		return nil, fmt.Sprintf("value is %d bytes, over the %d-byte limit", len(v), s.maxBytes)
 	}
 	f, err := parse(ctx, k, v)
+	var opaque *opaqueError
+	if errors.As(err, &opaque) {
+		if s.opaque == nil {
+			s.opaque = map[string]bool{}
+		}
+		s.opaque[k] = true
+		return nil, err.Error()
+	}
 	if err != nil {
 		return nil, "not analysable as nginx config: " + err.Error()
 	}
@@ -162,7 +172,7 @@ const (
 func (s *fileSet) skip(k, reason string, res *Result) {
 	if s.candidate[k] == pending {
 		s.candidate[k] = skipped
-		res.Skipped = append(res.Skipped, Skip{File: k, Reason: reason})
+		res.Skipped = append(res.Skipped, Skip{File: k, Reason: reason, Valid: s.parsed[k] != nil || s.opaque[k]})
 	}
 }
 

@@ -46,6 +46,11 @@ type Edit struct {
 // Skip says why a value was left alone.
 type Skip struct {
 	File, Reason string
+	// Valid says the value is nginx configuration that could not be
+	// analysed safely (a Lua or unknown block, an include cycle); false
+	// means it is not nginx configuration (most often text that merely
+	// mentions proxy_pass) or was not reached.
+	Valid bool
 }
 
 // Result is the outcome of rewriting the values of one ConfigMap.

@@ -30,25 +30,26 @@ func TestValuesLeftAlone(t *testing.T) {
 	cases := map[string]struct {
 		value string
 		skip  string // substring of the skip reason; "" means not skipped
+		valid bool   // a skipped value is nginx configuration (Skip.Valid)
 	}{
-		"yaml without proxy_pass is ignored":            {"replicas: 3\nimage: nginx\n", ""},
-		"broken nginx without proxy_pass is ignored":    {"server {\n", ""},
-		"json without proxy_pass is ignored":            {`{"a": 1}`, ""},
-		"proxy_pass only in a comment":                  {"# proxy_pass http://x;\nserver { listen 80; }\n", ""},
-		"proxy_pass only in a quoted string":            {"server { add_header X 'proxy_pass http://x;'; }\n", ""},
-		"proxy_pass as a map key":                       {"map $a $b { proxy_pass 1; default 0; }\n", ""},
-		"yaml mentioning proxy_pass":                    {"nginx:\n  snippet: |\n    location / { proxy_pass http://x; }\n", "not an nginx directive"},
-		"json mentioning proxy_pass":                    {`{"snippet": "location / { proxy_pass http://x; }"}`, "not analysable"},
-		"shell script mentioning proxy_pass":            {"#!/bin/sh\nsed -i 's/proxy_pass .*/proxy_pass http:\\/\\/x;/' /etc/nginx/nginx.conf\n", "not analysable"},
-		"unbalanced braces":                             {"server {\n location / { proxy_pass http://x; }\n", "not analysable"},
-		"missing semicolon":                             {"location / { proxy_pass http://x }\n", "not terminated"},
-		"lua block":                                     {"location / {\n content_by_lua_block { ngx.say('hi') }\n proxy_pass http://x;\n}\n", "Lua"},
-		"proxy_pass with two arguments":                 {"location / { proxy_pass http://x http://y; }\n", "exactly one argument"},
-		"duplicate proxy_http_version":                  {"location / { proxy_http_version 1.0; proxy_http_version 1.0; proxy_pass http://x; }\n", "duplicate"},
-		"proxy_http_version inside if":                  {"location / { if ($a) { proxy_http_version 1.0; proxy_pass http://x; } }\n", "not allowed here"},
-		"proxy_pass inside an unknown block":            {"server { location / { foo_block { proxy_pass http://x; } } }\n", "does not know"},
-		"escaped version token":                         {"location / { proxy_http_version 1\\.0; proxy_pass http://x; }\n", ""},
-		"proxy_pass directly in a server is stream TCP": {"server { listen 3306; proxy_pass db:3306; }\n", ""},
+		"yaml without proxy_pass is ignored":            {"replicas: 3\nimage: nginx\n", "", false},
+		"broken nginx without proxy_pass is ignored":    {"server {\n", "", false},
+		"json without proxy_pass is ignored":            {`{"a": 1}`, "", false},
+		"proxy_pass only in a comment":                  {"# proxy_pass http://x;\nserver { listen 80; }\n", "", false},
+		"proxy_pass only in a quoted string":            {"server { add_header X 'proxy_pass http://x;'; }\n", "", false},
+		"proxy_pass as a map key":                       {"map $a $b { proxy_pass 1; default 0; }\n", "", false},
+		"yaml mentioning proxy_pass":                    {"nginx:\n  snippet: |\n    location / { proxy_pass http://x; }\n", "not an nginx directive", false},
+		"json mentioning proxy_pass":                    {`{"snippet": "location / { proxy_pass http://x; }"}`, "not analysable", false},
+		"shell script mentioning proxy_pass":            {"#!/bin/sh\nsed -i 's/proxy_pass .*/proxy_pass http:\\/\\/x;/' /etc/nginx/nginx.conf\n", "not analysable", false},
+		"unbalanced braces":                             {"server {\n location / { proxy_pass http://x; }\n", "not analysable", false},
+		"missing semicolon":                             {"location / { proxy_pass http://x }\n", "not terminated", false},
+		"lua block":                                     {"location / {\n content_by_lua_block { ngx.say('hi') }\n proxy_pass http://x;\n}\n", "Lua", true},
+		"proxy_pass with two arguments":                 {"location / { proxy_pass http://x http://y; }\n", "exactly one argument", true},
+		"duplicate proxy_http_version":                  {"location / { proxy_http_version 1.0; proxy_http_version 1.0; proxy_pass http://x; }\n", "duplicate", true},
+		"proxy_http_version inside if":                  {"location / { if ($a) { proxy_http_version 1.0; proxy_pass http://x; } }\n", "not allowed here", true},
+		"proxy_pass inside an unknown block":            {"server { location / { foo_block { proxy_pass http://x; } } }\n", "does not know", true},
+		"escaped version token":                         {"location / { proxy_http_version 1\\.0; proxy_pass http://x; }\n", "", false},
+		"proxy_pass directly in a server is stream TCP": {"server { listen 3306; proxy_pass db:3306; }\n", "", false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -61,6 +62,8 @@ func TestValuesLeftAlone(t *testing.T) {
 				t.Errorf("skipped: %+v", r.Skipped)
 			case tc.skip != "" && (len(r.Skipped) != 1 || !strings.Contains(r.Skipped[0].Reason, tc.skip)):
 				t.Errorf("skipped %+v, want a reason containing %q", r.Skipped, tc.skip)
+			case tc.skip != "" && r.Skipped[0].Valid != tc.valid:
+				t.Errorf("skipped %+v: Valid = %v, want %v", r.Skipped, r.Skipped[0].Valid, tc.valid)
 			}
 		})
 	}

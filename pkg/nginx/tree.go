@@ -145,7 +145,7 @@ func parse(ctx context.Context, key, src string) (*file, error) {
 			return nil, fmt.Errorf("%q in line %d is not an nginx directive", clip(name), t.line)
 		}
 		if strings.HasSuffix(name, "_by_lua_block") {
-			return nil, fmt.Errorf("%s in line %d holds Lua code, which is not analysed", clipName(name), t.line)
+			return nil, &opaqueError{fmt.Sprintf("%s in line %d holds Lua code, which is not analysed", clipName(name), t.line)}
 		}
 		nd := node{name: name, nameTok: i, arg: -1}
 		nargs := 0
@@ -228,6 +228,12 @@ const maxName = 120
 func clip(s string) string { return clipTo(s, 40) }
 
 // clipName shortens a user's name for a message.
+// opaqueError is nginx configuration the parser accepts as such but does
+// not look into (Lua code): the value is valid, only not analysable.
+type opaqueError struct{ msg string }
+
+func (e *opaqueError) Error() string { return e.msg }
+
 func clipName(s string) string { return clipTo(s, maxName) }
 
 // clipTo shortens s to at most n bytes, ending in "..." when cut, without

@@ -26,6 +26,14 @@ func checkExemption(rule string, annotations map[string]string, allow bool) Exem
 	return Exemption{Granted: true, Reason: reason}
 }
 
+// Exempted reports whether annotations exempt an object from rule: they
+// ask for it with a reason, and allow says the cluster honours exemptions.
+// A rule that speaks about other objects (namespace-joins-mesh naming a
+// namespace's Ingresses) leaves the exempted ones out with it.
+func Exempted(rule string, annotations map[string]string, allow bool) bool {
+	return checkExemption(rule, annotations, allow).Granted
+}
+
 func listsRule(list, rule string) bool {
 	for item := range strings.SplitSeq(list, ",") {
 		if strings.TrimSpace(item) == rule {

@@ -57,7 +57,7 @@ func newFixture(t *testing.T, modes policy.Modes, allowExemptions bool, extra ..
 	}
 	rules := policy.Rules{Validating: []policy.Validator{
 		IngressInMesh{Namespaces: reader, Classes: reader, Mesh: mesh.Options{}},
-		NamespaceJoinsMesh{Ingresses: reader, Classes: reader},
+		NamespaceJoinsMesh{Ingresses: reader, Classes: reader, AllowExemptions: allowExemptions},
 	}}
 	engine := policy.NewEngine(policy.Config{Rules: rules, Modes: modes, AllowExemptions: allowExemptions, Metrics: m, Log: logr.Discard()})
 	return fixture{handler: &review.Handler{Reviewer: engine, Log: logr.Discard()}, reg: reg}

@@ -28,6 +28,10 @@ type NamespaceJoinsMesh struct {
 	Ingresses IngressLister
 	Classes   IngressClasses
 	Mesh      mesh.Options
+	// AllowExemptions is the server's --allow-exemptions: Ingresses
+	// exempted from ingress-in-mesh are then left out of the warning, since
+	// their changes will not be denied.
+	AllowExemptions bool
 }
 
 // ID implements policy.Rule.
@@ -64,6 +68,9 @@ func (r NamespaceJoinsMesh) Validate(ctx context.Context, req *policy.Request) (
 	var outside []string
 	for i := range ingresses {
 		ing := &ingresses[i]
+		if policy.Exempted(IngressInMesh{}.ID(), ing.Annotations, r.AllowExemptions) {
+			continue
+		}
 		by, err := classResolver{r.Classes}.resolve(ctx, ing.Annotations, ing.Spec.IngressClassName)
 		if err != nil {
 			return nil, err

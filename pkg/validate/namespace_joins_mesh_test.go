@@ -40,6 +40,7 @@ func TestNamespaceJoinsMesh(t *testing.T) {
 		ing("mesh-entry", &istio, nil),
 		ing("legacy", nil, map[string]string{IngressClassAnnotation: "istio"}),
 	}
+	exempted := ing("migrating", &nginx, map[string]string{policy.ExemptAnnotation: "ingress-in-mesh", policy.ExemptReasonAnnotation: "moves to a Gateway next sprint"})
 	tests := map[string]struct {
 		modes    policy.Modes
 		old, new []byte
@@ -47,6 +48,8 @@ func TestNamespaceJoinsMesh(t *testing.T) {
 		objects  []client.Object
 		warnings []string // substrings; nil = no warning
 		absent   []string
+		// noExemptions runs the server with --allow-exemptions=false.
+		noExemptions bool
 	}{
 		"labelling a namespace into the mesh names its non-Istio Ingresses": {
 			old: namespaceYAML("plain"), new: namespaceYAML("plain", "istio-injection=enabled"), objects: held,
@@ -65,6 +68,12 @@ func TestNamespaceJoinsMesh(t *testing.T) {
 			old: namespaceYAML("plain", "istio.io/rev=canary"), new: namespaceYAML("plain", "istio-injection=enabled"), objects: held},
 		"leaving the mesh is not warned": {
 			old: namespaceYAML("plain", "istio-injection=enabled"), new: namespaceYAML("plain", "istio-injection=disabled"), objects: held},
+		"Ingresses exempted from ingress-in-mesh are left out: their changes will not be denied": {
+			old: namespaceYAML("plain"), new: namespaceYAML("plain", "istio-injection=enabled"), objects: append(held, exempted),
+			warnings: []string{`"web"`, `"shop"`}, absent: []string{`"migrating"`}},
+		"an exemption the cluster does not honour leaves the Ingress in": {
+			old: namespaceYAML("plain"), new: namespaceYAML("plain", "istio-injection=enabled"), objects: append(held, exempted), noExemptions: true,
+			warnings: []string{`"web"`, `"migrating"`}},
 		"a namespace created in the mesh holds nothing yet": {
 			op: admissionv1.Create, new: namespaceYAML("plain", "istio-injection=enabled"), objects: held},
 	}
@@ -74,7 +83,7 @@ func TestNamespaceJoinsMesh(t *testing.T) {
 			if modes.Default == "" {
 				modes.Default = policy.Enforce
 			}
-			f := newFixture(t, modes, true, tc.objects...)
+			f := newFixture(t, modes, !tc.noExemptions, tc.objects...)
 			op := tc.op
 			if op == "" {
 				op = admissionv1.Update

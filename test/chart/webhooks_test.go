@@ -193,6 +193,16 @@ func TestExcludedNamespaces(t *testing.T) {
 	if got := m.args(t)["--system-namespaces"][0]; got != releaseNS+",istio-system,monitoring,kube-system" {
 		t.Errorf("--system-namespaces=%s, want the release namespace and the excluded ones", got)
 	}
+	// The audit leaves out exactly what every entry's namespaceSelector does.
+	audited := strings.Split(m.args(t)["--excluded-namespaces"][0], ",")
+	slices.Sort(audited)
+	for name, w := range m.webhooks() {
+		for _, e := range w.NamespaceSelector.MatchExpressions {
+			if e.Key == "kubernetes.io/metadata.name" && e.Operator == "NotIn" && !slices.Equal(slices.Sorted(slices.Values(e.Values)), audited) {
+				t.Errorf("%s excludes %v, the audit %v: they must agree", name, e.Values, audited)
+			}
+		}
+	}
 }
 
 func TestMeshByDefault(t *testing.T) {

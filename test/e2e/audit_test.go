@@ -31,6 +31,7 @@ type auditReport struct {
 		Kind      string    `json:"kind"`
 		Namespace string    `json:"namespace"`
 		Name      string    `json:"name"`
+		Severity  string    `json:"severity"`
 		Message   string    `json:"message"`
 		Since     time.Time `json:"since"`
 	} `json:"findings"`
@@ -130,7 +131,8 @@ func auditGCEIngress(ns string) *networkingv1.Ingress {
 }
 
 // waitAudit polls /report until want accepts its findings, as
-// "rule kind namespace/name" keys, or fails the test after auditWait.
+// "rule kind namespace/name" keys (advice: with " (warn)" appended), or
+// fails the test after auditWait.
 func waitAudit(t *testing.T, wh *harness.Webhook, what string, want func(map[string]bool) bool) {
 	t.Helper()
 	var last string
@@ -149,7 +151,11 @@ func waitAudit(t *testing.T, wh *harness.Webhook, what string, want func(map[str
 			if f.Message == "" || f.Since.IsZero() {
 				return fmt.Errorf("finding without message or since: %+v", f)
 			}
-			got[f.Rule+" "+f.Kind+" "+f.Namespace+"/"+f.Name] = true
+			k := f.Rule + " " + f.Kind + " " + f.Namespace + "/" + f.Name
+			if f.Severity == "warn" {
+				k += " (warn)"
+			}
+			got[k] = true
 		}
 		if !r.Auditing || !want(got) {
 			return fmt.Errorf("not yet; /report: %s", last)
