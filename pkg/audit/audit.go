@@ -15,7 +15,6 @@
 package audit
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -57,9 +56,9 @@ type Options struct {
 	Workers int
 }
 
-// Setup adds the audit to mgr before it starts: it registers the informers
-// the audit reads, the gauge and GET /report, and a leader-elected runnable
-// that does the work, so replicas do not repeat it.
+// Setup adds the audit to mgr before it starts: the gauge, GET /report, and
+// a leader-elected runnable that starts the informers the audit reads and
+// does the work, so replicas neither repeat it nor hold its caches.
 func Setup(mgr manager.Manager, o Options) error {
 	if o.Interval <= 0 {
 		return errors.New("the audit interval must be positive")
@@ -76,14 +75,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The informers are started by the auditor, on the leader only: a
+	// replica that does not audit holds no ConfigMap or ServiceEntry cache.
 	a := newAuditor(mgr.GetCache(), reader, kinds, gauge, o)
-	// Registered now, before the cache starts, so readiness waits for them
-	// and the audit never lists from an informer that is still filling.
-	for _, w := range a.watches() {
-		if _, err := mgr.GetCache().GetInformer(context.Background(), w.obj); err != nil {
-			return fmt.Errorf("watching %s: %w", w.kind, err)
-		}
-	}
 	if err := mgr.AddMetricsServerExtraHandler(ReportPath, a.store); err != nil {
 		return fmt.Errorf("serving %s: %w", ReportPath, err)
 	}

@@ -9,18 +9,21 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshguard/meshguard/internal/testenv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -43,6 +46,12 @@ func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
 // its metrics server.
 func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *prometheus.Registry) {
 	t.Helper()
+	return startAuditWith(t, cfg, leaderElection, nil)
+}
+
+// startAuditWith is startAudit with the manager's cache wrapped by wrap.
+func startAuditWith(t *testing.T, cfg *rest.Config, leaderElection bool, wrap func(cache.Cache) cache.Cache) (string, *prometheus.Registry) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +63,13 @@ func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *p
 		Logger: log, Metrics: metricsserver.Options{BindAddress: addr},
 		LeaderElection: leaderElection, LeaderElectionID: "meshguard-audit", LeaderElectionNamespace: "default",
 		LeaderElectionReleaseOnCancel: true,
+		NewCache: func(cfg *rest.Config, o cache.Options) (cache.Cache, error) {
+			c, err := cache.New(cfg, o)
+			if err != nil || wrap == nil {
+				return c, err
+			}
+			return wrap(c), nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -233,4 +249,60 @@ func sinceOf(r Report, rule, ns, name string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// informerLog is a cache that records the kinds whose informers are asked for.
+type informerLog struct {
+	cache.Cache
+	mu    sync.Mutex
+	kinds []string
+}
+
+func (l *informerLog) GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error) {
+	l.mu.Lock()
+	l.kinds = append(l.kinds, fmt.Sprintf("%T %s", obj, obj.GetObjectKind().GroupVersionKind().Kind))
+	l.mu.Unlock()
+	return l.Cache.GetInformer(ctx, obj, opts...)
+}
+
+func (l *informerLog) asked() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.kinds)
+}
+
+// TestOnlyTheLeaderWatches starts a replica whose Lease is held by another:
+// it serves an empty report and starts none of the audit's informers, so
+// replicas do not each hold a cache of the cluster's ConfigMaps.
+func TestOnlyTheLeaderWatches(t *testing.T) {
+	cfg, c := startAPIServer(t)
+	holder, forever := "another-replica", int32(3600)
+	now := metav1.NewMicroTime(time.Now())
+	if err := c.Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshguard-audit", Namespace: "default"},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &forever, AcquireTime: &now, RenewTime: &now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var log *informerLog
+	addr, _ := startAuditWith(t, cfg, true, func(c cache.Cache) cache.Cache {
+		log = &informerLog{Cache: c}
+		return log
+	})
+	deadline := time.Now().Add(settle)
+	for {
+		r, err := report(addr)
+		if err == nil && !r.Auditing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no report from the replica: %v %+v", err, r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Give a wrongly started auditor time to ask for its informers.
+	time.Sleep(time.Second)
+	if asked := log.asked(); len(asked) > 0 {
+		t.Errorf("a replica that does not hold the Lease asked for informers %v", asked)
+	}
 }

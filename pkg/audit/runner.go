@@ -3,6 +3,7 @@ package audit
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -79,12 +80,14 @@ func (a *auditor) Start(ctx context.Context) error {
 	}
 	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[Ref]())
 	defer queue.ShutDown()
+	// GetInformer starts an informer the cache does not run yet and waits
+	// until it has synced, so the audit never lists from one still filling.
 	// Adding a handler to a running informer replays every object it holds
 	// as an add: that is the start-up pass.
 	for _, w := range a.watches() {
 		inf, err := a.cache.GetInformer(ctx, w.obj)
 		if err != nil {
-			return err
+			return fmt.Errorf("watching %s: %w", w.kind, err)
 		}
 		reg, err := inf.AddEventHandler(a.handler(w.kind, queue))
 		if err != nil {
