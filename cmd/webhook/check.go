@@ -65,6 +65,7 @@ type checkFlags struct {
 	meshByDefault    bool
 	systemNamespaces string
 	allowExemptions  bool
+	istio            *istioIngressFlags
 }
 
 func newCheckFlags(out io.Writer) (*flag.FlagSet, *checkFlags) {
@@ -86,6 +87,7 @@ func newCheckFlags(out io.Writer) (*flag.FlagSet, *checkFlags) {
 	fs.BoolVar(&f.meshByDefault, "mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
 	fs.StringVar(&f.systemNamespaces, "system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default (kube-system, kube-public and kube-node-lease always are)")
 	fs.BoolVar(&f.allowExemptions, "allow-exemptions", true, "honour meshguard.dev/exempt annotations that carry a meshguard.dev/exempt-reason, as the server does")
+	f.istio = addIstioIngressFlags(fs)
 	return fs, f
 }
 
@@ -174,9 +176,13 @@ func (f *checkFlags) options(extra []string) (offline.Options, error) {
 		return offline.Options{}, err
 	}
 	m := mesh.Options{ByDefault: f.meshByDefault, SystemNamespaces: splitList(f.systemNamespaces)}
+	istio, err := f.istio.ingress()
+	if err != nil {
+		return offline.Options{}, err
+	}
 	return offline.Options{
 		Rules: func(c cluster.Reader) policy.Rules {
-			return rules(c, settings{mesh: m, allowExemptions: f.allowExemptions})
+			return rules(c, settings{mesh: m, istio: istio, allowExemptions: f.allowExemptions})
 		},
 		Off:              off,
 		AllowExemptions:  f.allowExemptions,

@@ -51,6 +51,10 @@ func TestCheckHelpDocumentsExitCodesAndFormats(t *testing.T) {
 }
 
 func TestCheckExitCodes(t *testing.T) {
+	const (
+		meshGW    = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: i\n  namespace: shop\n  annotations: {kubernetes.io/ingress.class: mesh-gw}\n"
+		classless = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: shop}\n"
+	)
 	tests := map[string]struct {
 		stdin string
 		args  []string
@@ -71,6 +75,11 @@ func TestCheckExitCodes(t *testing.T) {
 		"exemptions with a reason are honoured":        {"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: i\n  annotations: {meshguard.dev/exempt: ingress-in-mesh, meshguard.dev/exempt-reason: migrating}\n", []string{"-f", "-", "--mesh-namespace", "default"}, 0},
 		"unless the cluster turns exemptions off":      {"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: i\n  annotations: {meshguard.dev/exempt: ingress-in-mesh, meshguard.dev/exempt-reason: migrating}\n", []string{"-f", "-", "--mesh-namespace", "default", "--allow-exemptions=false"}, 1},
 		"JUnit output keeps the exit code of findings": {"", []string{"-f", storyDir, "-o", "junit"}, 1},
+		"a custom Istio ingress class is Istio's":      {meshGW, []string{"-f", "-", "--mesh-namespace", "shop", "--istio-ingress-class", "mesh-gw"}, 0},
+		"by default that class is someone else's":      {meshGW, []string{"-f", "-", "--mesh-namespace", "shop"}, 1},
+		"DEFAULT mode serves class-less Ingresses":     {classless, []string{"-f", "-", "--mesh-namespace", "shop", "--istio-ingress-controller-mode", "default"}, 0},
+		"STRICT mode does not":                         {classless, []string{"-f", "-", "--mesh-namespace", "shop", "--istio-ingress-controller-mode", "STRICT"}, 1},
+		"an unknown controller mode exits 2":           {classless, []string{"-f", "-", "--istio-ingress-controller-mode", "sometimes"}, 2},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,8 +23,8 @@ func rules(c cluster.Reader, s settings) policy.Rules {
 	m := s.mesh
 	return policy.Rules{
 		Validating: []policy.Validator{
-			validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m},
-			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m, AllowExemptions: s.allowExemptions},
+			validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m, Istio: s.istio},
+			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m, Istio: s.istio, AllowExemptions: s.allowExemptions},
 		},
 		Mutating: []policy.Mutator{
 			mutate.NginxHTTP11{Namespaces: c, Mesh: m},
@@ -34,7 +35,8 @@ func rules(c cluster.Reader, s settings) policy.Rules {
 
 // settings are what the rules need to know of the cluster's configuration.
 type settings struct {
-	mesh mesh.Options
+	mesh  mesh.Options
+	istio validate.IstioIngress
 	// allowExemptions is --allow-exemptions: rules that name other objects
 	// leave exempted ones out.
 	allowExemptions bool
@@ -117,4 +119,29 @@ func listRules(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// istioIngressFlags are the flags that say which Ingresses the mesh's
+// istiod serves; serve and check share them.
+type istioIngressFlags struct{ class, mode string }
+
+func addIstioIngressFlags(fs *flag.FlagSet) *istioIngressFlags {
+	f := &istioIngressFlags{}
+	fs.StringVar(&f.class, "istio-ingress-class", validate.IstioIngressClass, "Istio's meshConfig.ingressClass: the kubernetes.io/ingress.class value istiod serves")
+	fs.StringVar(&f.mode, "istio-ingress-controller-mode", validate.IngressModeStrict, "Istio's meshConfig.ingressControllerMode: STRICT (Ingresses of its class), DEFAULT (also those without a class) or OFF (none by annotation)")
+	return f
+}
+
+// ingress returns the flags' values, checked.
+func (f *istioIngressFlags) ingress() (validate.IstioIngress, error) {
+	mode := strings.ToUpper(strings.TrimSpace(f.mode))
+	switch mode {
+	case validate.IngressModeStrict, validate.IngressModeDefault, validate.IngressModeOff:
+	default:
+		return validate.IstioIngress{}, fmt.Errorf("--istio-ingress-controller-mode %q: use STRICT, DEFAULT or OFF", f.mode)
+	}
+	if strings.TrimSpace(f.class) == "" {
+		return validate.IstioIngress{}, errors.New("--istio-ingress-class must not be empty")
+	}
+	return validate.IstioIngress{Class: f.class, Mode: mode}, nil
 }

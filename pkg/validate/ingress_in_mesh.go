@@ -23,6 +23,8 @@ type IngressInMesh struct {
 	Namespaces mesh.Namespaces
 	Classes    IngressClasses
 	Mesh       mesh.Options
+	// Istio says which Ingresses the mesh's istiod serves.
+	Istio IstioIngress
 }
 
 // ingressDoc is the part of an Ingress this rule reads.
@@ -61,7 +63,7 @@ func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]pol
 	if err != nil || !status.Meshed {
 		return nil, err
 	}
-	by, err := classResolver{r.Classes}.resolve(ctx, ing.Metadata.Annotations, ing.Spec.IngressClassName)
+	by, err := classResolver{r.Classes, r.Istio}.resolve(ctx, ing.Metadata.Annotations, ing.Spec.IngressClassName)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,8 @@ type NamespaceJoinsMesh struct {
 	Ingresses IngressLister
 	Classes   IngressClasses
 	Mesh      mesh.Options
+	// Istio says which Ingresses the mesh's istiod serves.
+	Istio IstioIngress
 	// AllowExemptions is the server's --allow-exemptions: Ingresses
 	// exempted from ingress-in-mesh are then left out of the warning, since
 	// their changes will not be denied.
@@ -71,7 +73,7 @@ func (r NamespaceJoinsMesh) Validate(ctx context.Context, req *policy.Request) (
 		if policy.Exempted(IngressInMesh{}.ID(), ing.Annotations, r.AllowExemptions) {
 			continue
 		}
-		by, err := classResolver{r.Classes}.resolve(ctx, ing.Annotations, ing.Spec.IngressClassName)
+		by, err := classResolver{r.Classes, r.Istio}.resolve(ctx, ing.Annotations, ing.Spec.IngressClassName)
 		if err != nil {
 			return nil, err
 		}

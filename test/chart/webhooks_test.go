@@ -218,6 +218,21 @@ func TestMeshByDefault(t *testing.T) {
 	}
 }
 
+func TestIstioIngressValues(t *testing.T) {
+	args := render(t, nil).args(t)
+	if args["--istio-ingress-class"][0] != "istio" || args["--istio-ingress-controller-mode"][0] != "STRICT" {
+		t.Errorf("defaults: --istio-ingress-class=%v --istio-ingress-controller-mode=%v, want Istio's defaults istio and STRICT",
+			args["--istio-ingress-class"], args["--istio-ingress-controller-mode"])
+	}
+	args = render(t, values(t, "istio: {ingressClass: mesh-gw, ingressControllerMode: DEFAULT}")).args(t)
+	if args["--istio-ingress-class"][0] != "mesh-gw" || args["--istio-ingress-controller-mode"][0] != "DEFAULT" {
+		t.Errorf("custom values did not reach the flags: %v %v", args["--istio-ingress-class"], args["--istio-ingress-controller-mode"])
+	}
+	if _, err := renderErr(t, values(t, "istio: {ingressControllerMode: sometimes}")); err == nil {
+		t.Error("the schema accepted an ingressControllerMode Istio does not have")
+	}
+}
+
 // excludes reports whether the entry's namespaceSelector keeps every name
 // out with a kubernetes.io/metadata.name NotIn expression.
 func excludes(w webhook, names ...string) bool {
