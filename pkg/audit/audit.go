@@ -70,6 +70,10 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := o.Registry.Register(gauge); err != nil {
 		return fmt.Errorf("registering the audit gauge: %w", err)
 	}
+	pm, err := newPassMetrics(o.Registry)
+	if err != nil {
+		return fmt.Errorf("registering the audit's metrics: %w", err)
+	}
 	reader := cluster.Reader{Cache: mgr.GetCache(), API: mgr.GetAPIReader()}
 	kinds, err := targets(o.Rules(reader).All(), o.Modes, mgr.GetRESTMapper(), o.Log)
 	if err != nil {
@@ -77,7 +81,7 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	// The informers are started by the auditor, on the leader only: a
 	// replica that does not audit holds no ConfigMap or ServiceEntry cache.
-	a := newAuditor(mgr.GetCache(), reader, kinds, gauge, o)
+	a := newAuditor(mgr.GetCache(), reader, kinds, gauge, pm, o)
 	if err := mgr.AddMetricsServerExtraHandler(ReportPath, a.store); err != nil {
 		return fmt.Errorf("serving %s: %w", ReportPath, err)
 	}

@@ -190,6 +190,13 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 			t.Errorf("the advice on the Lua ConfigMap does not name the key, the reason and the consequence: %s", f.Message)
 		}
 	}
+	// The start-up pass is complete once those are reported.
+	if v := gaugeValue(t, reg, "meshguard_audit_last_pass_timestamp_seconds", ""); v <= 0 {
+		t.Errorf("meshguard_audit_last_pass_timestamp_seconds = %v after the start-up pass", v)
+	}
+	if v := gaugeValue(t, reg, "meshguard_audit_objects", "Ingress"); v != 4 {
+		t.Errorf("meshguard_audit_objects{kind=Ingress} = %v, want the 4 Ingresses", v)
+	}
 	since := sinceOf(r, "nginx-http11", "app", "nginx")
 	if v := violations(t, reg); v["ingress-in-mesh/app"] != 1 || v["nginx-http11/app"] != 1 {
 		t.Errorf("gauge = %v, want one object per rule in namespace app", v)
@@ -305,4 +312,25 @@ func TestOnlyTheLeaderWatches(t *testing.T) {
 	if asked := log.asked(); len(asked) > 0 {
 		t.Errorf("a replica that does not hold the Lease asked for informers %v", asked)
 	}
+}
+
+// gaugeValue reads a gauge from reg: the one whose only label has the value
+// label, or the unlabelled one.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 0 && label == "" || len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }

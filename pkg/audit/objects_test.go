@@ -107,6 +107,9 @@ func violations(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for _, mf := range mfs {
+		if mf.GetName() != "meshguard_violations" {
+			continue
+		}
 		for _, m := range mf.GetMetric() {
 			var rule, ns string
 			for _, l := range m.GetLabel() {

@@ -29,6 +29,8 @@ type auditor struct {
 	cache cache.Cache
 	// kinds are the audited kinds, in the rules' order.
 	kinds    []target
+	pass     *pass
+	metrics  *passMetrics
 	eval     *evaluator
 	store    *store
 	interval time.Duration
@@ -36,14 +38,16 @@ type auditor struct {
 	log      logr.Logger
 }
 
-func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *prometheus.GaugeVec, o Options) *auditor {
+func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *prometheus.GaugeVec, pm *passMetrics, o Options) *auditor {
 	byKind := make(map[string]target, len(kinds))
 	for _, t := range kinds {
 		byKind[t.gvk.Kind] = t
 	}
 	return &auditor{
-		cache: c,
-		kinds: kinds,
+		cache:   c,
+		kinds:   kinds,
+		pass:    &pass{complete: pm.completeAt(time.Now)},
+		metrics: pm,
 		eval: &evaluator{cache: c, api: reader.API, namespaces: reader, mesh: o.Mesh,
 			reviewer: newReviewer(reader, o), targets: byKind, excluded: o.Excluded},
 		store:    newStore(gauge, o.Log, time.Now),
@@ -83,7 +87,8 @@ func (a *auditor) Start(ctx context.Context) error {
 	// GetInformer starts an informer the cache does not run yet and waits
 	// until it has synced, so the audit never lists from one still filling.
 	// Adding a handler to a running informer replays every object it holds
-	// as an add: that is the start-up pass.
+	// as an add: that is the start-up pass, followed like the others.
+	a.pass.begin()
 	for _, w := range a.watches() {
 		inf, err := a.cache.GetInformer(ctx, w.obj)
 		if err != nil {
@@ -95,6 +100,7 @@ func (a *auditor) Start(ctx context.Context) error {
 		}
 		defer func() { _ = inf.RemoveEventHandler(reg) }()
 	}
+	a.pass.expect(a.list(ctx))
 	a.store.auditing.Store(true)
 	defer a.store.auditing.Store(false)
 	a.log.Info("audit started", "interval", a.interval.String())
@@ -175,6 +181,7 @@ func (a *auditor) next(ctx context.Context, q workqueue.TypedRateLimitingInterfa
 		a.log.Error(err, "audit could not evaluate an object; the next full pass retries", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name)
 	}
 	q.Forget(ref)
+	a.pass.finish(ref)
 	return true
 }
 
@@ -211,17 +218,30 @@ func (a *auditor) enqueueNamespace(ctx context.Context, q workqueue.TypedInterfa
 // enqueueAll is the periodic full pass: every watched object, and every
 // object with findings in case its delete event was missed.
 func (a *auditor) enqueueAll(ctx context.Context, q workqueue.TypedInterface[Ref]) {
+	a.pass.begin()
+	all := a.list(ctx)
+	a.pass.expect(all)
 	for _, ref := range a.store.refs() {
 		q.Add(ref)
 	}
+	for _, ref := range all {
+		q.Add(ref)
+	}
+}
+
+// list names every object of the audited kinds the cache holds, and counts
+// them per kind.
+func (a *auditor) list(ctx context.Context) []Ref {
+	var all []Ref
 	for _, t := range a.kinds {
 		list := t.list()
 		if err := a.cache.List(ctx, list); err != nil {
 			a.log.Error(err, "audit could not list objects for the full pass", "kind", t.gvk.Kind)
 			continue
 		}
-		for _, ref := range refs(t.gvk.Kind, list) {
-			q.Add(ref)
-		}
+		found := refs(t.gvk.Kind, list)
+		a.metrics.objects.WithLabelValues(t.gvk.Kind).Set(float64(len(found)))
+		all = append(all, found...)
 	}
+	return all
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 )
@@ -42,16 +44,18 @@ type entry struct {
 	match    Match
 	check    func(context.Context, *Request) ([]Finding, error)
 	mutating bool
+	// duration observes meshguard_rule_duration_seconds; nil without metrics.
+	duration prometheus.Observer
 }
 
 // NewEngine returns an Engine over the given rules.
 func NewEngine(c Config) *Engine {
 	e := &Engine{c: c}
 	for _, r := range c.Rules.Validating {
-		e.rules = append(e.rules, entry{id: r.ID(), match: r.Match(), check: r.Validate})
+		e.rules = append(e.rules, entry{id: r.ID(), match: r.Match(), check: r.Validate, duration: c.Metrics.duration(r.ID())})
 	}
 	for _, r := range c.Rules.Mutating {
-		e.rules = append(e.rules, entry{id: r.ID(), match: r.Match(), check: r.Mutate, mutating: true})
+		e.rules = append(e.rules, entry{id: r.ID(), match: r.Match(), check: r.Mutate, mutating: true, duration: c.Metrics.duration(r.ID())})
 	}
 	return e
 }
@@ -145,7 +149,11 @@ func (e *Engine) limits() Limits {
 
 func (e *Engine) run(ctx context.Context, r *entry, mode Mode, req *Request, v *Verdict) error {
 	id := r.id
+	start := time.Now()
 	findings, err := safeCheck(ctx, r, req)
+	if r.duration != nil {
+		r.duration.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		e.count(req, id, mode, Error)
 		var p *PanicError

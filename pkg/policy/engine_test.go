@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -103,6 +104,23 @@ meshguard_decisions_total{decision="would_deny",mode="audit",rule="denier"} 1
 	}
 	if got := testutil.ToFloat64(skipped(t, reg, "")); got != 1 {
 		t.Errorf("skipped{rule=\"\"} for the Secret no rule handles = %v, want 1", got)
+	}
+	// Every rule that ran is timed, dry runs included; the Secret no rule
+	// handles times none.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "meshguard_rule_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				timed[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if want := map[string]uint64{"denier": 2, "changer": 2, "quiet": 2, "adviser": 2}; !maps.Equal(timed, want) {
+		t.Errorf("meshguard_rule_duration_seconds samples = %v, want %v", timed, want)
 	}
 }
 
