@@ -48,14 +48,18 @@ func ruleIDs() []string { return rules(cluster.Reader{}, settings{}).IDs() }
 // declaration is one rule as `webhook rules` prints it: what the chart's
 // webhook entries, and a platform team's own, must send it.
 type declaration struct {
-	ID         string   `json:"id"`
-	Type       string   `json:"type"`
-	Group      string   `json:"group"`
-	Versions   []string `json:"versions"`
-	Resource   string   `json:"resource"`
-	Kind       string   `json:"kind"`
-	Operations []string `json:"operations"`
-	MeshOnly   bool     `json:"meshOnly"`
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Kinds      []declarationKind `json:"kinds"`
+	Operations []string          `json:"operations"`
+	MeshOnly   bool              `json:"meshOnly"`
+}
+
+type declarationKind struct {
+	Group    string   `json:"group"`
+	Versions []string `json:"versions"`
+	Resource string   `json:"resource"`
+	Kind     string   `json:"kind"`
 }
 
 func declarations() []declaration {
@@ -63,9 +67,12 @@ func declarations() []declaration {
 	var out []declaration
 	for _, r := range rs.All() {
 		m := r.Match()
-		d := declaration{ID: r.ID(), Type: "mutating", Group: m.Group, Versions: m.Versions, Resource: m.Resource, Kind: m.Kind, MeshOnly: m.MeshOnly}
+		d := declaration{ID: r.ID(), Type: "mutating", MeshOnly: m.MeshOnly}
 		if _, ok := r.(policy.Validator); ok {
 			d.Type = "validating"
+		}
+		for _, k := range m.Kinds {
+			d.Kinds = append(d.Kinds, declarationKind{Group: k.Group, Versions: k.Versions, Resource: k.Resource, Kind: k.Kind})
 		}
 		for _, op := range m.Operations {
 			d.Operations = append(d.Operations, string(op))
@@ -107,8 +114,14 @@ func listRules(args []string, stdout, stderr io.Writer) int {
 			if d.MeshOnly {
 				scope = "mesh-enabled"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Type, strings.TrimPrefix(d.Group+"/"+d.Kind, "/"),
-				strings.Join(d.Versions, ","), strings.Join(d.Operations, ","), scope)
+			for i, k := range d.Kinds {
+				id, typ, ops, sc := d.ID, d.Type, strings.Join(d.Operations, ","), scope
+				if i > 0 {
+					id, typ, ops, sc = "", "", "", ""
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", id, typ, strings.TrimPrefix(k.Group+"/"+k.Kind, "/"),
+					strings.Join(k.Versions, ","), ops, sc)
+			}
 		}
 		if err := w.Flush(); err != nil {
 			fmt.Fprintln(stderr, err)

@@ -21,7 +21,7 @@ type rule struct {
 
 func (r rule) ID() string { return r.id }
 func (r rule) Match() policy.Match {
-	return policy.Match{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap", Operations: policy.Writes}
+	return policy.One(policy.Kind{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap"}, policy.Writes, false)
 }
 
 // Validate and Mutate both run the rule, so a test puts it on either side.

@@ -49,23 +49,28 @@ func targets(rules []policy.Rule, modes policy.Modes, m meta.RESTMapper, log log
 	var order []schema.GroupKind
 	kinds := map[schema.GroupKind]*declared{}
 	for _, r := range rules {
-		match := r.Match()
-		gk := schema.GroupKind{Group: match.Group, Kind: match.Kind}
-		if modes.For(r.ID()) == policy.Off || gk == cluster.NamespaceGVK.GroupKind() {
+		if modes.For(r.ID()) == policy.Off {
 			continue
 		}
-		d, seen := kinds[gk]
-		if !seen {
-			d = &declared{meshOnly: true}
-			kinds[gk] = d
-			order = append(order, gk)
-		}
-		for _, v := range match.Versions {
-			if !slices.Contains(d.versions, v) {
-				d.versions = append(d.versions, v)
+		match := r.Match()
+		for _, k := range match.Kinds {
+			gk := schema.GroupKind{Group: k.Group, Kind: k.Kind}
+			if gk == cluster.NamespaceGVK.GroupKind() {
+				continue
 			}
+			d, seen := kinds[gk]
+			if !seen {
+				d = &declared{meshOnly: true}
+				kinds[gk] = d
+				order = append(order, gk)
+			}
+			for _, v := range k.Versions {
+				if !slices.Contains(d.versions, v) {
+					d.versions = append(d.versions, v)
+				}
+			}
+			d.meshOnly = d.meshOnly && match.MeshOnly
 		}
-		d.meshOnly = d.meshOnly && match.MeshOnly
 	}
 	var out []target
 	for _, gk := range order {

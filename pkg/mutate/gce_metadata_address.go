@@ -51,8 +51,8 @@ func (GCEMetadataAddress) ID() string { return "gce-metadata-address" }
 // served version and every namespace (one in the Istio root namespace applies
 // mesh-wide, so there is no mesh-enabled-namespace check).
 func (GCEMetadataAddress) Match() policy.Match {
-	return policy.Match{Group: "networking.istio.io", Versions: []string{"v1", "v1beta1", "v1alpha3"}, Resource: "serviceentries",
-		Kind: "ServiceEntry", Operations: policy.Writes}
+	return policy.One(policy.Kind{Group: "networking.istio.io", Versions: []string{"v1", "v1beta1", "v1alpha3"}, Resource: "serviceentries",
+		Kind: "ServiceEntry"}, policy.Writes, false)
 }
 
 // Mutate implements policy.Mutator.

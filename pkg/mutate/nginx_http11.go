@@ -64,7 +64,7 @@ func (NginxHTTP11) ID() string { return "nginx-http11" }
 
 // Match implements policy.Rule: ConfigMap CREATE and UPDATE in mesh-enabled namespaces.
 func (NginxHTTP11) Match() policy.Match {
-	return policy.Match{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap", Operations: policy.Writes, MeshOnly: true}
+	return policy.One(policy.Kind{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap"}, policy.Writes, true)
 }
 
 // Mutate implements policy.Mutator.

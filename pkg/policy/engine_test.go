@@ -28,7 +28,7 @@ type stubRule struct {
 
 func (s stubRule) ID() string { return s.id }
 func (s stubRule) Match() policy.Match {
-	return policy.Match{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap", Operations: policy.Writes}
+	return policy.One(policy.Kind{Versions: []string{"v1"}, Resource: "configmaps", Kind: "ConfigMap"}, policy.Writes, false)
 }
 func (s stubRule) Mutate(_ context.Context, req *policy.Request) ([]policy.Finding, error) {
 	return s.check(req)

@@ -49,8 +49,7 @@ func (IngressInMesh) ID() string { return "ingress-in-mesh" }
 
 // Match implements policy.Rule: Ingress CREATE and UPDATE in mesh-enabled namespaces.
 func (IngressInMesh) Match() policy.Match {
-	return policy.Match{Group: "networking.k8s.io", Versions: []string{"v1"}, Resource: "ingresses", Kind: "Ingress",
-		Operations: policy.Writes, MeshOnly: true}
+	return policy.One(policy.Kind{Group: "networking.k8s.io", Versions: []string{"v1"}, Resource: "ingresses", Kind: "Ingress"}, policy.Writes, true)
 }
 
 // Validate implements policy.Validator.

@@ -42,7 +42,7 @@ func (NamespaceJoinsMesh) ID() string { return "namespace-joins-mesh" }
 // Match implements policy.Rule: Namespace CREATE and UPDATE, every
 // namespace (the rule looks for the moment one joins the mesh).
 func (NamespaceJoinsMesh) Match() policy.Match {
-	return policy.Match{Versions: []string{"v1"}, Resource: "namespaces", Kind: "Namespace", Operations: policy.Writes}
+	return policy.One(policy.Kind{Versions: []string{"v1"}, Resource: "namespaces", Kind: "Namespace"}, policy.Writes, false)
 }
 
 // Validate implements policy.Validator.

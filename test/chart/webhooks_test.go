@@ -272,11 +272,13 @@ func without(list []string, drop ...string) []string {
 
 // declaration is one rule as `webhook rules -o json` prints it.
 type declaration struct {
-	ID         string   `json:"id"`
-	Type       string   `json:"type"`
-	Group      string   `json:"group"`
-	Versions   []string `json:"versions"`
-	Resource   string   `json:"resource"`
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Kinds []struct {
+		Group    string   `json:"group"`
+		Versions []string `json:"versions"`
+		Resource string   `json:"resource"`
+	} `json:"kinds"`
 	Operations []string `json:"operations"`
 	MeshOnly   bool     `json:"meshOnly"`
 }
@@ -330,18 +332,20 @@ func TestWebhookEntriesAreTheRulesDeclarations(t *testing.T) {
 				if got := deref(w.ClientConfig.Service.Path); got != path || w.Mutating != (d.Type == "mutating") {
 					t.Errorf("%s: path %s in a mutating=%v configuration, want %s for a %s rule", name, got, w.Mutating, path, d.Type)
 				}
-				if len(w.Rules) != 1 {
-					t.Fatalf("%s: %d rules, want 1", name, len(w.Rules))
+				if len(w.Rules) != len(d.Kinds) {
+					t.Fatalf("%s: %d rules, want one per declared kind: %+v", name, len(w.Rules), d.Kinds)
 				}
-				r := w.Rules[0]
-				var ops []string
-				for _, op := range r.Operations {
-					ops = append(ops, string(op))
-				}
-				if !slices.Equal(r.APIGroups, []string{d.Group}) || !slices.Equal(r.APIVersions, d.Versions) ||
-					!slices.Equal(r.Resources, []string{d.Resource}) || !slices.Equal(ops, d.Operations) {
-					t.Errorf("%s sends %v %v %v %v; %s declares group %q, versions %v, resource %q, operations %v",
-						name, r.APIGroups, r.APIVersions, r.Resources, ops, d.ID, d.Group, d.Versions, d.Resource, d.Operations)
+				for i, r := range w.Rules {
+					k := d.Kinds[i]
+					var ops []string
+					for _, op := range r.Operations {
+						ops = append(ops, string(op))
+					}
+					if !slices.Equal(r.APIGroups, []string{k.Group}) || !slices.Equal(r.APIVersions, k.Versions) ||
+						!slices.Equal(r.Resources, []string{k.Resource}) || !slices.Equal(ops, d.Operations) {
+						t.Errorf("%s sends %v %v %v %v; %s declares group %q, versions %v, resource %q, operations %v",
+							name, r.APIGroups, r.APIVersions, r.Resources, ops, d.ID, k.Group, k.Versions, k.Resource, d.Operations)
+					}
 				}
 				// Every entry excludes the system namespaces; a mesh-only
 				// entry adds its mesh selector's expressions.
