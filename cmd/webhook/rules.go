@@ -29,6 +29,7 @@ func rules(c cluster.Reader, s settings) policy.Rules {
 		Mutating: []policy.Mutator{
 			mutate.NginxHTTP11{Namespaces: c, Mesh: m},
 			mutate.GCEMetadataAddress{},
+			mutate.GatewayCredentialName{},
 		},
 	}
 }

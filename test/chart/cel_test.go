@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/google/cel-go/cel"
@@ -190,6 +191,70 @@ func TestServiceEntryMatchCondition(t *testing.T) {
 				f := findings(t, mutate.GCEMetadataAddress{}, kind, admissionv1.Update, obj, nil)
 				if len(f) > 0 && !got {
 					t.Errorf("the match condition filters out a ServiceEntry the rule reports on: %+v", f)
+				}
+				reported += min(len(f), 1)
+			})
+		}
+	}
+	if reported == 0 {
+		t.Fatal("the rule reported on no case: the comparison proves nothing")
+	}
+}
+
+func TestGatewayMatchCondition(t *testing.T) {
+	prg := matchCondition(t, render(t, nil), gatewayEntry)
+	legacy := map[string]any{"mode": "SIMPLE", "serverCertificate": "/etc/istio/ingressgateway-certs/tls.crt", "privateKey": "/etc/istio/ingressgateway-certs/tls.key"}
+	with := func(tls map[string]any, kv ...any) map[string]any {
+		out := maps.Clone(tls)
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i].(string)] = kv[i+1]
+		}
+		return out
+	}
+	server := func(tls map[string]any) map[string]any {
+		s := map[string]any{"port": map[string]any{"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": []string{"a.example.com"}}
+		if tls != nil {
+			s["tls"] = tls
+		}
+		return s
+	}
+	tests := map[string]struct {
+		servers   []any
+		wantMatch bool
+	}{
+		"the story's legacy paths are sent":             {servers: []any{server(legacy)}, wantMatch: true},
+		"a custom certificate path is sent":             {servers: []any{server(map[string]any{"mode": "SIMPLE", "serverCertificate": "/etc/certs/c.pem", "privateKey": "/etc/certs/k.pem"})}, wantMatch: true},
+		"a CA path alone is sent":                       {servers: []any{server(map[string]any{"mode": "MUTUAL", "caCertificates": "/etc/istio/ingressgateway-ca-certs/ca.pem"})}, wantMatch: true},
+		"an empty credentialName does not count":        {servers: []any{server(with(legacy, "credentialName", ""))}, wantMatch: true},
+		"one legacy server among others is sent":        {servers: []any{server(nil), server(map[string]any{"mode": "PASSTHROUGH"}), server(legacy)}, wantMatch: true},
+		"credentialName is not sent":                    {servers: []any{server(map[string]any{"mode": "SIMPLE", "credentialName": "tls"})}},
+		"credentialName beside the paths is not sent":   {servers: []any{server(with(legacy, "credentialName", "tls"))}},
+		"credentialNames beside the paths is not sent":  {servers: []any{server(with(legacy, "credentialNames", []string{"a", "b"}))}},
+		"empty paths are not sent":                      {servers: []any{server(map[string]any{"mode": "SIMPLE", "serverCertificate": "", "privateKey": ""})}},
+		"a plain HTTP server is not sent":               {servers: []any{server(nil)}},
+		"an HTTPS redirect without files is not sent":   {servers: []any{server(map[string]any{"httpsRedirect": true})}},
+		"a Gateway without servers is not sent":         {servers: nil},
+		"an empty credentialNames list does not count":  {servers: []any{server(with(legacy, "credentialNames", []string{}))}, wantMatch: true},
+		"ISTIO_MUTUAL without files is not sent either": {servers: []any{server(map[string]any{"mode": "ISTIO_MUTUAL"})}},
+	}
+	reported := 0
+	for name, tc := range tests {
+		for _, version := range []string{"v1", "v1beta1", "v1alpha3"} {
+			t.Run(name+" ("+version+")", func(t *testing.T) {
+				obj := map[string]any{"apiVersion": "networking.istio.io/" + version, "kind": "Gateway", "metadata": map[string]any{"name": "gw", "namespace": "istio-system"},
+					"spec": map[string]any{"selector": map[string]any{"istio": "ingressgateway"}}}
+				if tc.servers != nil {
+					obj["spec"].(map[string]any)["servers"] = tc.servers
+				}
+				got := matches(t, prg, admissionv1.Create, obj, nil)
+				if got != tc.wantMatch {
+					t.Errorf("match condition = %v, want %v", got, tc.wantMatch)
+				}
+				kind := metav1.GroupVersionKind{Group: "networking.istio.io", Version: version, Kind: "Gateway"}
+				f := findings(t, mutate.GatewayCredentialName{}, kind, admissionv1.Create, obj, nil)
+				// Exactly equivalent: the rule speaks on every Gateway sent.
+				if (len(f) > 0) != got {
+					t.Errorf("match condition %v, rule findings %+v", got, f)
 				}
 				reported += min(len(f), 1)
 			})

@@ -17,10 +17,11 @@ var (
 	namespaceEntry   = "namespace.validate.meshguard.dev"
 	configMapEntries = []string{"ambient.configmap.mutate.meshguard.dev", "injection.configmap.mutate.meshguard.dev", "revision.configmap.mutate.meshguard.dev"}
 	serviceEntry     = "serviceentry.mutate.meshguard.dev"
+	gatewayEntry     = "gateway.mutate.meshguard.dev"
 )
 
 func allEntries() []string {
-	all := slices.Concat(ingressEntries, []string{namespaceEntry}, configMapEntries, []string{serviceEntry})
+	all := slices.Concat(ingressEntries, []string{namespaceEntry}, configMapEntries, []string{serviceEntry, gatewayEntry})
 	slices.Sort(all)
 	return all
 }
@@ -61,6 +62,7 @@ func TestWebhookEntriesShape(t *testing.T) {
 	resources := map[string]string{
 		ingressEntries[0]: "networking.k8s.io/v1/ingresses", namespaceEntry: "/v1/namespaces",
 		configMapEntries[0]: "/v1/configmaps", serviceEntry: "networking.istio.io/v1,v1beta1,v1alpha3/serviceentries",
+		gatewayEntry: "networking.istio.io/v1,v1beta1,v1alpha3/gateways",
 	}
 	for name, want := range resources {
 		r := m.webhooks()[name].Rules[0]
@@ -119,11 +121,11 @@ func TestModesAndFailurePolicy(t *testing.T) {
 			wantRuleMode: []string{"ingress-in-mesh=off"},
 		},
 		"every rule's mode reaches the server": {
-			values: `rules: {ingress-in-mesh: {mode: audit}, namespace-joins-mesh: {mode: off}, nginx-http11: {mode: enforce}, gce-metadata-address: {mode: off}}`,
+			values: `rules: {ingress-in-mesh: {mode: audit}, namespace-joins-mesh: {mode: off}, nginx-http11: {mode: enforce}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}}`,
 			wantFailure: policies(slices.Concat(ingressEntries, configMapEntries), "Fail",
 				ingressEntries[0], "Ignore", ingressEntries[1], "Ignore", ingressEntries[2], "Ignore"),
 			wantMode:     "enforce",
-			wantRuleMode: []string{"gce-metadata-address=off", "ingress-in-mesh=audit", "namespace-joins-mesh=off", "nginx-http11=enforce"},
+			wantRuleMode: []string{"gateway-credential-name=off", "gce-metadata-address=off", "ingress-in-mesh=audit", "namespace-joins-mesh=off", "nginx-http11=enforce"},
 		},
 	}
 	for name, tc := range tests {
@@ -165,8 +167,8 @@ func TestConfigurationsFollowTheRules(t *testing.T) {
 		"no validating configuration (nor its flag) when both validating rules are off": {
 			values: "rules: {ingress-in-mesh: {mode: off}, namespace-joins-mesh: {mode: off}}", wantMutate: true,
 		},
-		"no mutating configuration (nor its flag) when both mutating rules are off": {
-			values: "rules: {nginx-http11: {mode: off}, gce-metadata-address: {mode: off}}", wantValidating: true,
+		"no mutating configuration (nor its flag) when every mutating rule is off": {
+			values: "rules: {nginx-http11: {mode: off}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}}", wantValidating: true,
 		},
 	}
 	for name, tc := range tests {

@@ -48,6 +48,13 @@ var rejectedInputs = map[string]string{
 // the way istiod's validating webhook does.
 func validate(t *testing.T, path string) (validation.Warning, error) {
 	t.Helper()
+	return validateAs(t, path, "ServiceEntry", validation.ValidateServiceEntry)
+}
+
+// validateAs converts the manifest at path as istiod's webhook does, checks
+// it is of kind, and runs istiod's validation fn on it.
+func validateAs(t *testing.T, path, kind string, fn validation.ValidateFunc) (validation.Warning, error) {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -62,14 +69,14 @@ func validate(t *testing.T, path string) (validation.Warning, error) {
 	}
 	gvk := obj.GroupVersionKind()
 	s, ok := collections.PilotGatewayAPI().FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&gvk))
-	if !ok || s.Kind() != "ServiceEntry" {
-		t.Fatalf("%s: %v is not a ServiceEntry version istiod serves", path, gvk)
+	if !ok || s.Kind() != kind {
+		t.Fatalf("%s: %v is not a %s version istiod serves", path, gvk, kind)
 	}
 	cfg, err := crd.ConvertObject(s, &obj, "cluster.local")
 	if err != nil {
 		t.Fatalf("%s: istiod cannot convert it: %v", path, err)
 	}
-	return validation.ValidateServiceEntry(config.Config(*cfg))
+	return fn(config.Config(*cfg))
 }
 
 func goldens(t *testing.T) []string {

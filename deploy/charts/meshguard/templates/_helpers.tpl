@@ -240,5 +240,5 @@ namespaceSelector expressions), matchCondition (CEL, optional), mutating.
 
 {{/* "true" when some mutating rule is on, else empty. */}}
 {{- define "meshguard.mutatingEnabled" -}}
-{{- if or (ne (include "meshguard.ruleMode" (list . "nginx-http11")) "off") (ne (include "meshguard.ruleMode" (list . "gce-metadata-address")) "off") }}true{{ end }}
+{{- if or (ne (include "meshguard.ruleMode" (list . "nginx-http11")) "off") (ne (include "meshguard.ruleMode" (list . "gce-metadata-address")) "off") (ne (include "meshguard.ruleMode" (list . "gateway-credential-name")) "off") }}true{{ end }}
 {{- end }}
