@@ -65,7 +65,7 @@ type checkFlags struct {
 	meshByDefault    bool
 	systemNamespaces string
 	allowExemptions  bool
-	istio            *istioIngressFlags
+	istio            *istioFlags
 }
 
 func newCheckFlags(out io.Writer) (*flag.FlagSet, *checkFlags) {
@@ -87,7 +87,7 @@ func newCheckFlags(out io.Writer) (*flag.FlagSet, *checkFlags) {
 	fs.BoolVar(&f.meshByDefault, "mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
 	fs.StringVar(&f.systemNamespaces, "system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default (kube-system, kube-public and kube-node-lease always are)")
 	fs.BoolVar(&f.allowExemptions, "allow-exemptions", true, "honour meshguard.dev/exempt annotations that carry a meshguard.dev/exempt-reason, as the server does")
-	f.istio = addIstioIngressFlags(fs)
+	f.istio = addIstioFlags(fs)
 	return fs, f
 }
 
@@ -182,7 +182,7 @@ func (f *checkFlags) options(extra []string) (offline.Options, error) {
 	}
 	return offline.Options{
 		Rules: func(c cluster.Reader) policy.Rules {
-			return rules(c, settings{mesh: m, istio: istio, allowExemptions: f.allowExemptions})
+			return rules(c, settings{mesh: m, istio: istio, rootNamespace: f.istio.root, allowExemptions: f.allowExemptions})
 		},
 		Off:              off,
 		AllowExemptions:  f.allowExemptions,

@@ -25,6 +25,7 @@ func rules(c cluster.Reader, s settings) policy.Rules {
 		Validating: []policy.Validator{
 			validate.IngressInMesh{Namespaces: c, Classes: c, Mesh: m, Istio: s.istio},
 			validate.NamespaceJoinsMesh{Ingresses: c, Classes: c, Mesh: m, Istio: s.istio, AllowExemptions: s.allowExemptions},
+			validate.ProbeRewriteDisabled{Namespaces: c, Peers: c, Mesh: m, RootNamespace: s.rootNamespace},
 		},
 		Mutating: []policy.Mutator{
 			mutate.NginxHTTP11{Namespaces: c, Mesh: m},
@@ -38,6 +39,8 @@ func rules(c cluster.Reader, s settings) policy.Rules {
 type settings struct {
 	mesh  mesh.Options
 	istio validate.IstioIngress
+	// rootNamespace is Istio's meshConfig.rootNamespace.
+	rootNamespace string
 	// allowExemptions is --allow-exemptions: rules that name other objects
 	// leave exempted ones out.
 	allowExemptions bool
@@ -135,19 +138,20 @@ func listRules(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// istioIngressFlags are the flags that say which Ingresses the mesh's
-// istiod serves; serve and check share them.
-type istioIngressFlags struct{ class, mode string }
+// istioFlags are the flags that repeat the mesh's own configuration (which
+// Ingresses istiod serves, its root namespace); serve and check share them.
+type istioFlags struct{ class, mode, root string }
 
-func addIstioIngressFlags(fs *flag.FlagSet) *istioIngressFlags {
-	f := &istioIngressFlags{}
+func addIstioFlags(fs *flag.FlagSet) *istioFlags {
+	f := &istioFlags{}
+	fs.StringVar(&f.root, "istio-root-namespace", mesh.DefaultRootNamespace, "Istio's meshConfig.rootNamespace, where a PeerAuthentication without a selector applies mesh-wide")
 	fs.StringVar(&f.class, "istio-ingress-class", validate.IstioIngressClass, "Istio's meshConfig.ingressClass: the kubernetes.io/ingress.class value istiod serves")
 	fs.StringVar(&f.mode, "istio-ingress-controller-mode", validate.IngressModeStrict, "Istio's meshConfig.ingressControllerMode: STRICT (Ingresses of its class), DEFAULT (also those without a class) or OFF (none by annotation)")
 	return f
 }
 
 // ingress returns the flags' values, checked.
-func (f *istioIngressFlags) ingress() (validate.IstioIngress, error) {
+func (f *istioFlags) ingress() (validate.IstioIngress, error) {
 	mode := strings.ToUpper(strings.TrimSpace(f.mode))
 	switch mode {
 	case validate.IngressModeStrict, validate.IngressModeDefault, validate.IngressModeOff:

@@ -33,7 +33,7 @@ type serveFlags struct {
 	ruleModes                                                              ruleModeFlag
 	allowExemptions, meshByDefault, enableHTTP2                            bool
 	systemNamespaces                                                       string
-	istio                                                                  *istioIngressFlags
+	istio                                                                  *istioFlags
 	budget, shutdownDelay                                                  time.Duration
 	maxInFlightBytes                                                       int64
 	certs                                                                  *certFlags
@@ -61,7 +61,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.Var(byteSize{&f.maxInFlightBytes}, "max-in-flight-bytes", "cap on the bytes held by reviews in flight (bytes or a quantity such as 32Mi), each charged its body size for its whole review; past it reviews get HTTP 503 and failurePolicy decides (0: 1/64 of $MEMORY_LIMIT, the container's memory limit, else 32Mi)")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long readiness reports false before the server stops accepting connections")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity number (2 = more than debug)")
-	f.istio = addIstioIngressFlags(fs)
+	f.istio = addIstioFlags(fs)
 	f.certs = addCertFlags(fs)
 	f.audit = addAuditFlags(fs)
 	return fs, f
@@ -120,7 +120,7 @@ func (f *serveFlags) options() (server.Options, error) {
 		AllowExemptions: f.allowExemptions,
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
 		Rules: func(c cluster.Reader) policy.Rules {
-			return rules(c, settings{mesh: m, istio: istio, allowExemptions: f.allowExemptions})
+			return rules(c, settings{mesh: m, istio: istio, rootNamespace: f.istio.root, allowExemptions: f.allowExemptions})
 		},
 		Log: crzap.New(crzap.JSONEncoder(), crzap.Level(level)),
 	})

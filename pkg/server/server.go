@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -140,7 +141,7 @@ func Run(ctx context.Context, o Options) error {
 	// One cap for both paths: it bounds the process's memory, not a path's.
 	limiter := review.NewLimiter(o.MaxInFlightBytes)
 	reader := cluster.Reader{Cache: mgr.GetCache(), API: mgr.GetAPIReader()}
-	if err := watch(ctx, mgr.GetCache()); err != nil {
+	if err := watch(ctx, mgr.GetCache(), mgr.GetRESTMapper()); err != nil {
 		return err
 	}
 	rules := o.Rules(reader)
@@ -178,8 +179,16 @@ func writeTimeout(budget time.Duration) time.Duration {
 
 // watch registers the informers rules read before the cache starts, so no
 // review ever waits for an informer to be created and listed.
-func watch(ctx context.Context, c cache.Cache) error {
-	for _, obj := range cluster.Cached() {
+func watch(ctx context.Context, c cache.Cache, m meta.RESTMapper) error {
+	objs := cluster.Cached()
+	// Istio's PeerAuthentications are watched when the cluster serves them;
+	// otherwise the rules read them from the API server, and find none.
+	if _, err := m.RESTMapping(cluster.PeerAuthenticationGVK.GroupKind(), cluster.PeerAuthenticationGVK.Version); err == nil {
+		objs = append(objs, cluster.PeerAuthentication())
+	} else if !meta.IsNoMatchError(err) {
+		return fmt.Errorf("looking up PeerAuthentication: %w", err)
+	}
+	for _, obj := range objs {
 		if _, err := c.GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}

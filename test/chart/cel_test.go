@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/cel-go/cel"
@@ -51,10 +53,16 @@ func matchCondition(t *testing.T, m *manifests, entry string) cel.Program {
 }
 
 // matches evaluates a match condition; an evaluation error fails the test
-// because the API server would hand such a request to failurePolicy.
+// because the API server would hand such a request to failurePolicy. The
+// request's kind is the object's.
 func matches(t *testing.T, prg cel.Program, op admissionv1.Operation, obj, old any) bool {
 	t.Helper()
-	vars := map[string]any{"object": jsonValue(t, obj), "oldObject": jsonValue(t, old), "request": map[string]any{"operation": string(op)}}
+	object := jsonValue(t, obj)
+	request := map[string]any{"operation": string(op)}
+	if m, ok := object.(map[string]any); ok {
+		request["kind"] = map[string]any{"kind": m["kind"]}
+	}
+	vars := map[string]any{"object": object, "oldObject": jsonValue(t, old), "request": request}
 	out, _, err := prg.Eval(vars)
 	if err != nil {
 		t.Fatalf("match condition on %v: %v", obj, err)
@@ -262,6 +270,105 @@ func TestGatewayMatchCondition(t *testing.T) {
 	}
 	if reported == 0 {
 		t.Fatal("the rule reported on no case: the comparison proves nothing")
+	}
+}
+
+// strictPeers puts every namespace under STRICT mutual TLS.
+type strictPeers struct{}
+
+func (strictPeers) PeerAuthentications(_ context.Context, namespaces ...string) ([]mesh.PeerAuthentication, error) {
+	return []mesh.PeerAuthentication{{Namespace: namespaces[0], Name: "default", Mode: mesh.MTLSStrict}}, nil
+}
+
+// meshedNamespaces puts every namespace in the mesh.
+type meshedNamespaces struct{}
+
+func (meshedNamespaces) NamespaceLabels(context.Context, string) (map[string]string, error) {
+	return map[string]string{"istio-injection": "enabled"}, nil
+}
+
+// TestProbesMatchCondition: only pod templates that turn probe rewriting
+// off reach the webhook, for every kind the rule reads, and every one the
+// rule warns about does (in a STRICT namespace, with an HTTP probe).
+func TestProbesMatchCondition(t *testing.T) {
+	m := render(t, nil)
+	rule := validate.ProbeRewriteDisabled{Namespaces: meshedNamespaces{}, Peers: strictPeers{}}
+	podSpec := map[string]any{"containers": []any{map[string]any{"name": "web", "image": "web:1",
+		"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/ready", "port": 8080}}}}}
+	annotationSets := map[string]map[string]string{
+		"no annotations": nil, "other annotations": {"team": "web"},
+		"rewriting off": {validate.RewriteProbesAnnotation: "false"}, "off, capitalised": {validate.RewriteProbesAnnotation: "False"},
+		"off as 0": {validate.RewriteProbesAnnotation: "0"}, "rewriting on": {validate.RewriteProbesAnnotation: "true"},
+		"not a boolean": {validate.RewriteProbesAnnotation: "nope"},
+	}
+	template := func(ann map[string]string) map[string]any {
+		meta := map[string]any{"labels": map[string]any{"app": "web"}}
+		if ann != nil {
+			meta["annotations"] = ann
+		}
+		return map[string]any{"metadata": meta, "spec": podSpec}
+	}
+	objects := map[string]func(map[string]string) map[string]any{
+		"apps/v1 Deployment": func(a map[string]string) map[string]any {
+			return map[string]any{"spec": map[string]any{"template": template(a)}}
+		},
+		"apps/v1 StatefulSet": func(a map[string]string) map[string]any {
+			return map[string]any{"spec": map[string]any{"template": template(a)}}
+		},
+		"apps/v1 DaemonSet": func(a map[string]string) map[string]any {
+			return map[string]any{"spec": map[string]any{"template": template(a)}}
+		},
+		"apps/v1 ReplicaSet": func(a map[string]string) map[string]any {
+			return map[string]any{"spec": map[string]any{"template": template(a)}}
+		},
+		"batch/v1 Job": func(a map[string]string) map[string]any {
+			return map[string]any{"spec": map[string]any{"template": template(a)}}
+		},
+		"batch/v1 CronJob": func(a map[string]string) map[string]any {
+			return map[string]any{"spec": map[string]any{"jobTemplate": map[string]any{"spec": map[string]any{"template": template(a)}}}}
+		},
+		"v1 Pod": func(a map[string]string) map[string]any {
+			tpl := template(a)
+			return map[string]any{"metadata": tpl["metadata"], "spec": podSpec}
+		},
+	}
+	sent, reported := 0, 0
+	for entry := range slices.Values(probeEntries) {
+		prg := matchCondition(t, m, entry)
+		for gvk, build := range objects {
+			apiVersion, kind, _ := strings.Cut(gvk, " ")
+			for what, ann := range annotationSets {
+				obj := build(ann)
+				obj["apiVersion"], obj["kind"] = apiVersion, kind
+				meta, _ := obj["metadata"].(map[string]any)
+				if meta == nil {
+					meta = map[string]any{}
+				}
+				meta["name"], meta["namespace"] = "web", "shop"
+				obj["metadata"] = meta
+				got := matches(t, prg, admissionv1.Create, obj, nil)
+				group, version, found := strings.Cut(apiVersion, "/")
+				if !found {
+					group, version = "", apiVersion
+				}
+				f := findings(t, rule, metav1.GroupVersionKind{Group: group, Version: version, Kind: kind}, admissionv1.Create, obj, nil)
+				if got != (len(f) > 0) {
+					t.Errorf("%s, %s, %s: match condition %v, rule findings %+v", entry, gvk, what, got, f)
+				}
+				if got {
+					sent++
+				}
+				reported += min(len(f), 1)
+			}
+		}
+		// A template without metadata must not make the condition fail.
+		bare := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "x"}, "spec": map[string]any{"template": map[string]any{}}}
+		if matches(t, prg, admissionv1.Create, bare, nil) {
+			t.Errorf("%s: a template without annotations is sent", entry)
+		}
+	}
+	if reported == 0 || sent != reported {
+		t.Errorf("%d objects sent, %d warned about; want equal and non-zero", sent, reported)
 	}
 }
 

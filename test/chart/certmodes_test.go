@@ -126,6 +126,7 @@ func TestCertificateModes(t *testing.T) {
 			want := []rbacv1.PolicyRule{
 				{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 				{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses", "ingressclasses"}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: []string{"get", "list", "watch"}},
 			}
 			if base == nil || !slices.EqualFunc(base.Rules, want, policyRuleEqual) {
 				t.Errorf("the rules' ClusterRole = %+v, want %+v", base, want)

@@ -30,7 +30,7 @@ func TestInvalidValuesFailToRender(t *testing.T) {
 			values: "terminationGracePeriodSeconds: 8\nshutdownDelaySeconds: 5\ntimeoutSeconds: 3", wantErr: "terminationGracePeriodSeconds=8 must exceed",
 		},
 		"every rule off": {
-			values:  "rules: {ingress-in-mesh: {mode: off}, namespace-joins-mesh: {mode: off}, nginx-http11: {mode: off}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}}",
+			values:  "rules: {ingress-in-mesh: {mode: off}, namespace-joins-mesh: {mode: off}, nginx-http11: {mode: off}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}, probe-rewrite-disabled: {mode: off}}",
 			wantErr: "every rule is off",
 		},
 	}

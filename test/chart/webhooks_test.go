@@ -18,10 +18,11 @@ var (
 	configMapEntries = []string{"ambient.configmap.mutate.meshguard.dev", "injection.configmap.mutate.meshguard.dev", "revision.configmap.mutate.meshguard.dev"}
 	serviceEntry     = "serviceentry.mutate.meshguard.dev"
 	gatewayEntry     = "gateway.mutate.meshguard.dev"
+	probeEntries     = []string{"ambient.probes.validate.meshguard.dev", "injection.probes.validate.meshguard.dev", "revision.probes.validate.meshguard.dev"}
 )
 
 func allEntries() []string {
-	all := slices.Concat(ingressEntries, []string{namespaceEntry}, configMapEntries, []string{serviceEntry, gatewayEntry})
+	all := slices.Concat(ingressEntries, []string{namespaceEntry}, probeEntries, configMapEntries, []string{serviceEntry, gatewayEntry})
 	slices.Sort(all)
 	return all
 }
@@ -48,7 +49,7 @@ func TestWebhookEntriesShape(t *testing.T) {
 				"it calls the chart's Service on 443":                            w.ClientConfig.Service != nil && w.ClientConfig.Service.Name == fullname && w.ClientConfig.Service.Namespace == releaseNS && deref(w.ClientConfig.Service.Port) == 443,
 				"validating entries call /validate, mutating /mutate":            deref(w.ClientConfig.Service.Path) == map[bool]string{false: "/validate", true: "/mutate"}[w.Mutating],
 				"mutations are reinvoked after other mutations":                  !w.Mutating || w.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy,
-				"only CREATE and UPDATE are intercepted":                         len(w.Rules) == 1 && slices.Equal(w.Rules[0].Operations, []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}),
+				"only CREATE and UPDATE are intercepted":                         onlyWrites(w),
 				"system namespaces and the release namespace are never reviewed": excludes(w, "kube-system", "kube-node-lease", releaseNS),
 				"no caBundle before the self mode injects one":                   len(w.ClientConfig.CABundle) == 0,
 			}
@@ -83,7 +84,7 @@ func TestModesAndFailurePolicy(t *testing.T) {
 	}{
 		"enforce fails closed so no write bypasses the rules": {
 			values:      "",
-			wantFailure: policies(allEntries(), "Fail", namespaceEntry, "Ignore"),
+			wantFailure: policies(allEntries(), "Fail", warnOnly()...),
 			wantMode:    "enforce",
 		},
 		"audit fails open and tells the server": {
@@ -93,12 +94,12 @@ func TestModesAndFailurePolicy(t *testing.T) {
 		},
 		"an explicit failurePolicy wins over the mode, except for the namespace rule": {
 			values:      "mode: audit\nfailurePolicy: Fail",
-			wantFailure: policies(allEntries(), "Fail", namespaceEntry, "Ignore"),
+			wantFailure: policies(allEntries(), "Fail", warnOnly()...),
 			wantMode:    "audit",
 		},
 		"a rule in audit under global enforce fails open alone": {
 			values:       "rules: {nginx-http11: {mode: audit}}",
-			wantFailure:  policies(allEntries(), "Fail", namespaceEntry, "Ignore", configMapEntries[0], "Ignore", configMapEntries[1], "Ignore", configMapEntries[2], "Ignore"),
+			wantFailure:  policies(allEntries(), "Fail", append(warnOnly(), configMapEntries[0], "Ignore", configMapEntries[1], "Ignore", configMapEntries[2], "Ignore")...),
 			wantMode:     "enforce",
 			wantRuleMode: []string{"nginx-http11=audit"},
 		},
@@ -110,22 +111,22 @@ func TestModesAndFailurePolicy(t *testing.T) {
 		},
 		"an off rule has no webhook entry at all": {
 			values:       "rules: {ingress-in-mesh: {mode: off}}",
-			wantFailure:  policies(without(allEntries(), ingressEntries...), "Fail", namespaceEntry, "Ignore"),
+			wantFailure:  policies(without(allEntries(), ingressEntries...), "Fail", warnOnly()...),
 			wantMode:     "enforce",
 			wantRuleMode: []string{"ingress-in-mesh=off"},
 		},
 		"a quoted off is the same as the unquoted one, which YAML reads as false": {
 			values:       `rules: {ingress-in-mesh: {mode: "off"}}`,
-			wantFailure:  policies(without(allEntries(), ingressEntries...), "Fail", namespaceEntry, "Ignore"),
+			wantFailure:  policies(without(allEntries(), ingressEntries...), "Fail", warnOnly()...),
 			wantMode:     "enforce",
 			wantRuleMode: []string{"ingress-in-mesh=off"},
 		},
 		"every rule's mode reaches the server": {
-			values: `rules: {ingress-in-mesh: {mode: audit}, namespace-joins-mesh: {mode: off}, nginx-http11: {mode: enforce}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}}`,
+			values: `rules: {ingress-in-mesh: {mode: audit}, namespace-joins-mesh: {mode: off}, nginx-http11: {mode: enforce}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}, probe-rewrite-disabled: {mode: off}}`,
 			wantFailure: policies(slices.Concat(ingressEntries, configMapEntries), "Fail",
 				ingressEntries[0], "Ignore", ingressEntries[1], "Ignore", ingressEntries[2], "Ignore"),
 			wantMode:     "enforce",
-			wantRuleMode: []string{"gateway-credential-name=off", "gce-metadata-address=off", "ingress-in-mesh=audit", "namespace-joins-mesh=off", "nginx-http11=enforce"},
+			wantRuleMode: []string{"gateway-credential-name=off", "gce-metadata-address=off", "ingress-in-mesh=audit", "namespace-joins-mesh=off", "nginx-http11=enforce", "probe-rewrite-disabled=off"},
 		},
 	}
 	for name, tc := range tests {
@@ -164,8 +165,8 @@ func TestConfigurationsFollowTheRules(t *testing.T) {
 		wantValidating, wantMutate bool
 	}{
 		"both configurations by default": {values: "", wantValidating: true, wantMutate: true},
-		"no validating configuration (nor its flag) when both validating rules are off": {
-			values: "rules: {ingress-in-mesh: {mode: off}, namespace-joins-mesh: {mode: off}}", wantMutate: true,
+		"no validating configuration (nor its flag) when every validating rule is off": {
+			values: "rules: {ingress-in-mesh: {mode: off}, namespace-joins-mesh: {mode: off}, probe-rewrite-disabled: {mode: off}}", wantMutate: true,
 		},
 		"no mutating configuration (nor its flag) when every mutating rule is off": {
 			values: "rules: {nginx-http11: {mode: off}, gce-metadata-address: {mode: off}, gateway-credential-name: {mode: off}}", wantValidating: true,
@@ -264,6 +265,27 @@ func policies(entries []string, def string, overrides ...string) map[string]admi
 		if _, ok := out[overrides[i]]; ok {
 			out[overrides[i]] = admissionregistrationv1.FailurePolicyType(overrides[i+1])
 		}
+	}
+	return out
+}
+
+// onlyWrites reports whether every rule of the entry intercepts exactly
+// CREATE and UPDATE.
+func onlyWrites(w webhook) bool {
+	for _, r := range w.Rules {
+		if !slices.Equal(r.Operations, []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}) {
+			return false
+		}
+	}
+	return len(w.Rules) > 0
+}
+
+// warnOnly are the entries of the rules that never deny: they fail open
+// whatever the mode.
+func warnOnly() []string {
+	out := []string{namespaceEntry, "Ignore"}
+	for _, e := range probeEntries {
+		out = append(out, e, "Ignore")
 	}
 	return out
 }

@@ -91,7 +91,7 @@ there would block every namespace update in the cluster while meshguard is down.
 */}}
 {{- define "meshguard.failurePolicy" -}}
 {{- $root := index . 0 }}
-{{- if eq (index . 1) "namespace-joins-mesh" }}Ignore
+{{- if has (index . 1) (list "namespace-joins-mesh" "probe-rewrite-disabled") }}Ignore
 {{- else if $root.Values.failurePolicy }}{{ $root.Values.failurePolicy }}
 {{- else if eq (include "meshguard.ruleMode" .) "audit" }}Ignore
 {{- else }}Fail
@@ -235,7 +235,7 @@ namespaceSelector expressions), matchCondition (CEL, optional), mutating.
 
 {{/* "true" when some validating rule is on, else empty. */}}
 {{- define "meshguard.validatingEnabled" -}}
-{{- if or (ne (include "meshguard.ruleMode" (list . "ingress-in-mesh")) "off") (ne (include "meshguard.ruleMode" (list . "namespace-joins-mesh")) "off") }}true{{ end }}
+{{- if or (ne (include "meshguard.ruleMode" (list . "ingress-in-mesh")) "off") (ne (include "meshguard.ruleMode" (list . "namespace-joins-mesh")) "off") (ne (include "meshguard.ruleMode" (list . "probe-rewrite-disabled")) "off") }}true{{ end }}
 {{- end }}
 
 {{/* "true" when some mutating rule is on, else empty. */}}
