@@ -20,6 +20,21 @@ type Meta struct {
 	Namespace    string            `json:"namespace"`
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations"`
+	// OwnerReferences are read only for whether a controller owns the object.
+	OwnerReferences []struct {
+		Controller *bool `json:"controller"`
+	} `json:"ownerReferences"`
+}
+
+// Controlled reports whether a controller owns the object (a ReplicaSet of a
+// Deployment, a Pod of a ReplicaSet or Job).
+func (m *Meta) Controlled() bool {
+	for _, o := range m.OwnerReferences {
+		if o.Controller != nil && *o.Controller {
+			return true
+		}
+	}
+	return false
 }
 
 // DisplayName is the name to quote in messages; objects created with

@@ -30,7 +30,9 @@ type PeerAuthentications interface {
 // HTTP or gRPC probe on a port that requires mutual TLS: the kubelet's
 // plain-text probes then reach a sidecar that refuses them, and the pods
 // never become ready. It never denies: the object may be right for reasons
-// the rule cannot see.
+// the rule cannot see. Objects a controller owns (the ReplicaSets of a
+// Deployment, the Pods of a ReplicaSet or Job, the Jobs of a CronJob) are
+// left to their owner, so one template is reported once.
 type ProbeRewriteDisabled struct {
 	Namespaces mesh.Namespaces
 	Peers      PeerAuthentications
@@ -117,7 +119,7 @@ func (r ProbeRewriteDisabled) Validate(ctx context.Context, req *policy.Request)
 		return nil, err
 	}
 	tpl := doc.template(req.Kind.Kind)
-	if tpl == nil || !isFalse(tpl.Metadata.Annotations, RewriteProbesAnnotation) || isFalse(tpl.Metadata.Annotations, injectAnnotation) {
+	if tpl == nil || doc.Metadata.Controlled() || !isFalse(tpl.Metadata.Annotations, RewriteProbesAnnotation) || isFalse(tpl.Metadata.Annotations, injectAnnotation) {
 		return nil, nil
 	}
 	probes := tpl.plainProbes()

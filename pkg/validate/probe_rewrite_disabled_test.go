@@ -87,6 +87,10 @@ func TestProbeRewriteDisabled(t *testing.T) {
 		"a CronJob's job template is read": {
 			pas: peers{shopStrict}, object: reviewtest.Load(t, probeDir+"/cronjob.yaml"),
 			warnings: []string{`CronJob "report"`, `container "report" livenessProbe (httpGet /healthz on port 8081)`}},
+		"a Pod its ReplicaSet owns is left to the owner": {
+			pas: peers{shopStrict},
+			object: []byte(strings.Replace(string(reviewtest.Load(t, probeDir+"/pod.yaml")), "  labels: {app: debug}\n",
+				"  labels: {app: debug}\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: debug-5d4f, uid: 1c3f, controller: true}]\n", 1))},
 		"a bare Pod is read": {
 			pas: peers{shopStrict}, object: reviewtest.Load(t, probeDir+"/pod.yaml"),
 			warnings: []string{`Pod "debug"`, `container "debug" readinessProbe`}},

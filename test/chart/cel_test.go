@@ -361,6 +361,13 @@ func TestProbesMatchCondition(t *testing.T) {
 				reported += min(len(f), 1)
 			}
 		}
+		// An object a controller owns is left to its owner, by both.
+		owned := objects["v1 Pod"](annotationSets["rewriting off"])
+		owned["apiVersion"], owned["kind"] = "v1", "Pod"
+		owned["metadata"].(map[string]any)["ownerReferences"] = []any{map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}}
+		if matches(t, prg, admissionv1.Create, owned, nil) || len(findings(t, rule, metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, admissionv1.Create, owned, nil)) > 0 {
+			t.Errorf("%s: a Pod its ReplicaSet owns is sent or reported", entry)
+		}
 		// A template without metadata must not make the condition fail.
 		bare := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "x"}, "spec": map[string]any{"template": map[string]any{}}}
 		if matches(t, prg, admissionv1.Create, bare, nil) {
