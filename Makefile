@@ -22,7 +22,7 @@ test: lint unit test-modules fuzz-short bench-smoke
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@for m in $(TEST_MODULES) bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(TEST_MODULES) bench internal/harness; do (cd $$m && $(GO) vet ./...) || exit 1; done
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/webhook
 
 ## tools: kube-apiserver, etcd and helm built from the Go module proxy into the cache (cold ≈ 10-15 min)

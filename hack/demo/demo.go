@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -21,12 +20,10 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshguard/meshguard/hack/demo/local"
+	"github.com/meshguard/meshguard/internal/harness"
 )
 
 // errMismatch reports that some outcome was not the expected one; the
@@ -58,26 +55,6 @@ type options struct {
 	Out     io.Writer // the printout
 }
 
-// warnings collects the Warning headers of the API server's responses.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	l := w.list
-	w.list = nil
-	return l
-}
-
 // outcome is what happened to one object.
 type outcome struct {
 	phase, namespace string
@@ -97,15 +74,13 @@ type outcome struct {
 type demo struct {
 	o       options
 	tmp     string
-	tools   tools
+	tools   harness.Tools
 	bin     string
-	cfg     *rest.Config
-	kubecfg string
-	cs      kubernetes.Interface
+	cp      *harness.ControlPlane
 	dyn     dynamic.Interface
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
-	warn    *warnings
-	hook    *local.Webhook
+	warn    *harness.Warnings
+	hook    *harness.Webhook
 	objects []*unstructured.Unstructured // the story, in order, namespace first
 }
 
@@ -120,7 +95,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	o.Repo = repo
-	d := &demo{o: o, warn: &warnings{}}
+	d := &demo{o: o, warn: &harness.Warnings{}}
 	d.tmp, err = os.MkdirTemp("", "meshguard-demo-")
 	if err != nil {
 		return err
@@ -138,38 +113,33 @@ func run(ctx context.Context, o options) (err error) {
 		d.printf("  %-14s hack/tools/build.sh: seconds when cached; the first run builds kube-apiserver, etcd and helm\n", "tools")
 		d.printf("  %-14s from source, about 10-15 minutes (progress: %s)\n", "", filepath.Join(d.tmp, "tools.log"))
 	}
-	if d.tools, err = buildTools(ctx, repo, filepath.Join(d.tmp, "tools.log")); err != nil {
+	if d.tools, err = findTools(ctx, repo, filepath.Join(d.tmp, "tools.log")); err != nil {
 		return err
 	}
 	d.bin = o.Webhook
 	if d.bin == "" {
 		d.bin = filepath.Join(d.tmp, "webhook")
-		if err := local.BuildWebhook(ctx, repo, d.bin); err != nil {
+		if err := harness.BuildWebhook(ctx, repo, d.bin); err != nil {
 			return err
 		}
 	}
 	if d.objects, err = readStory(filepath.Join(repo, storyDir)); err != nil {
 		return err
 	}
-	crds, err := istioCRDPath(ctx, repo)
-	if err != nil {
-		return err
-	}
 
 	t := time.Now()
-	env, err := startControlPlane(d.tools.assets, crds)
+	if d.cp, err = harness.StartControlPlane(ctx, repo, d.tools.KubebuilderAssets, d.tmp); err != nil {
+		return err
+	}
 	defer func() {
 		// The webhook first: the API server waits for its watches to end.
 		d.hook.Stop()
-		if stopErr := env.Stop(); stopErr != nil && err == nil {
-			err = fmt.Errorf("stop control plane: %w", stopErr)
+		if stopErr := d.cp.Stop(); stopErr != nil && err == nil {
+			err = stopErr
 		}
 	}()
-	if err != nil {
-		return fmt.Errorf("start control plane from %s: %w", d.tools.assets, err)
-	}
-	d.printf("  %-14s %s, kube-apiserver + etcd with the Istio CRDs (%s)\n", "control plane", env.Config.Host, since(t))
-	if err := d.clients(env.Config, env.KubeConfig); err != nil {
+	d.printf("  %-14s %s, kube-apiserver + etcd with the Istio CRDs (%s)\n", "control plane", d.cp.Config.Host, since(t))
+	if err := d.clients(); err != nil {
 		return err
 	}
 
@@ -216,7 +186,7 @@ func run(ctx context.Context, o options) (err error) {
 				d.printf("  %s mode, %s, %s %s: %s\n", oc.phase, oc.namespace, oc.kind, oc.name, oc.problem)
 			}
 		}
-		d.printf("webhook log: %s\n%s\n", d.hook.LogPath, local.Tail(d.hook.LogPath, 10))
+		d.printf("webhook log: %s\n%s\n", d.hook.LogPath, harness.Tail(d.hook.LogPath, 10))
 	}
 	if o.Once || ctx.Err() != nil {
 		if bad > 0 {
@@ -224,7 +194,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		return nil
 	}
-	if err := d.interactive(ctx, env.Config); err != nil {
+	if err := d.interactive(ctx); err != nil {
 		return err
 	}
 	if bad > 0 {
@@ -233,22 +203,25 @@ func run(ctx context.Context, o options) (err error) {
 	return nil
 }
 
+// findTools finds kube-apiserver, etcd and helm (internal/harness.FindTools);
+// hack/tools/build.sh's progress goes to logPath.
+func findTools(ctx context.Context, repo, logPath string) (harness.Tools, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return harness.Tools{}, err
+	}
+	defer logFile.Close()
+	return harness.FindTools(ctx, repo, logFile)
+}
+
 // clients builds the clients; every request's warnings land in d.warn.
-func (d *demo) clients(cfg *rest.Config, kubeconfig []byte) error {
-	d.cfg = rest.CopyConfig(cfg)
-	d.cfg.WarningHandler = d.warn
-	d.kubecfg = filepath.Join(d.tmp, "kubeconfig")
-	if err := os.WriteFile(d.kubecfg, kubeconfig, 0o600); err != nil {
-		return err
-	}
+func (d *demo) clients() error {
+	cfg := d.warn.Config(d.cp.Config)
 	var err error
-	if d.cs, err = kubernetes.NewForConfig(d.cfg); err != nil {
+	if d.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return err
 	}
-	if d.dyn, err = dynamic.NewForConfig(d.cfg); err != nil {
-		return err
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(d.cfg)
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -262,26 +235,40 @@ func (d *demo) switchMode(ctx context.Context, mode string) error {
 	d.hook.Stop()
 	d.hook = nil
 	t := time.Now()
-	h, err := local.StartWebhook(ctx, d.bin, d.tmp, d.kubecfg, mode)
+	h, err := harness.StartWebhook(ctx, d.bin, harness.WebhookOptions{
+		Dir:        d.tmp,
+		Kubeconfig: d.cp.Kubeconfig,
+		Mode:       mode,
+		ExtraArgs:  []string{"--shutdown-delay", "0s"},
+		// Ctrl-C reaches only the demo, which stops the webhook in order.
+		OwnProcessGroup: true,
+	})
 	if err != nil {
 		return err
 	}
 	d.hook = h
 	d.printf("  %-14s %s --mode %s, ready in %s; log: %s\n", "webhook", h.URL(""), mode, since(t), h.LogPath)
-	v, m, err := local.RenderWebhookConfigs(ctx, d.tools.helm, d.o.Repo, mode, h)
+	rendered, err := harness.RenderChart(ctx, d.tools.Helm, d.o.Repo, map[string]any{"mode": mode})
 	if err != nil {
 		return err
 	}
-	if err := register(ctx, d.cs, v, m); err != nil {
+	v, m := rendered.Validating, rendered.Mutating
+	if v == nil || m == nil {
+		return fmt.Errorf("the chart rendered no webhook configurations for mode %s", mode)
+	}
+	if err := rendered.PointAt(h); err != nil {
+		return err
+	}
+	if err := rendered.Apply(ctx, d.cp.Client); err != nil {
 		return fmt.Errorf("register webhook configurations: %w", err)
 	}
-	d.warn.take()
+	d.warn.Take()
 	policy := "?"
 	if len(v.Webhooks) > 0 && v.Webhooks[0].FailurePolicy != nil {
 		policy = string(*v.Webhooks[0].FailurePolicy)
 	}
 	d.printf("  %-14s %d validating + %d mutating entries from %s (helm template --set mode=%s), failurePolicy %s\n",
-		"registered", len(v.Webhooks), len(m.Webhooks), local.ChartDir, mode, policy)
+		"registered", len(v.Webhooks), len(m.Webhooks), harness.ChartDir, mode, policy)
 	return nil
 }
 
@@ -359,7 +346,7 @@ func (d *demo) applyStory(ctx context.Context, mode, ns string, meshed bool) ([]
 	if _, err := d.dyn.Resource(namespacesGVR).Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
 	}
-	d.warn.take()
+	d.warn.Take()
 	label := "no mesh label"
 	if meshed {
 		var l []string
@@ -407,7 +394,7 @@ func (d *demo) waitEffective(ctx context.Context, mode, ns string) error {
 	defer cancel()
 	for {
 		_, err := d.dyn.Resource(ingressesGVR).Namespace(ns).Create(ctx, ing, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		warns := d.warn.take()
+		warns := d.warn.Take()
 		switch {
 		case mode == "enforce" && err != nil && strings.Contains(err.Error(), "denied the request"):
 			return nil
@@ -440,9 +427,9 @@ func (d *demo) apply(ctx context.Context, mode, ns string, meshed bool, obj *uns
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	d.warn.take()
+	d.warn.Take()
 	stored, err := d.dyn.Resource(mapping.Resource).Namespace(ns).Create(ctx, sent, metav1.CreateOptions{FieldManager: "meshguard-demo"})
-	oc.warnings = d.warn.take()
+	oc.warnings = d.warn.Take()
 	switch {
 	case err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "denied the request"):
 		oc.status, oc.message = denied, err.Error()
@@ -544,7 +531,8 @@ func (d *demo) auditSummary(all []*outcome) {
 
 // interactive keeps everything running for the reader's own manifests
 // until ctx ends, in enforce mode.
-func (d *demo) interactive(ctx context.Context, cfg *rest.Config) error {
+func (d *demo) interactive(ctx context.Context) error {
+	cfg := d.cp.Config
 	d.printf("\n== try your own manifests\n")
 	if err := d.switchMode(ctx, "enforce"); err != nil {
 		return err
@@ -558,12 +546,12 @@ func (d *demo) interactive(ctx context.Context, cfg *rest.Config) error {
 	p := func(name string) string { return filepath.Join(d.tmp, name) }
 	d.printf("  The control plane and meshguard keep running until Ctrl-C. Namespace my-app is in the mesh,\n")
 	d.printf("  my-app-plain is not.\n\n")
-	d.printf("  %-11s %s\n", "KUBECONFIG", d.kubecfg)
-	d.printf("  %-11s KUBECONFIG=%s kubectl apply -n my-app -f your.yaml\n", "kubectl", d.kubecfg)
+	d.printf("  %-11s %s\n", "KUBECONFIG", d.cp.Kubeconfig)
+	d.printf("  %-11s KUBECONFIG=%s kubectl apply -n my-app -f your.yaml\n", "kubectl", d.cp.Kubeconfig)
 	d.printf("  %-11s curl --cacert %s --cert %s --key %s \\\n", "curl", p("ca.crt"), p("client.crt"), p("client.key"))
 	d.printf("  %-11s   -H 'Content-Type: application/yaml' --data-binary @your-configmap.yaml \\\n", "")
 	d.printf("  %-11s   %s/api/v1/namespaces/my-app/configmaps\n", "", strings.TrimSuffix(cfg.Host, "/"))
-	d.printf("  %-11s cfg, _ := clientcmd.BuildConfigFromFlags(\"\", %q) // k8s.io/client-go/tools/clientcmd\n", "Go", d.kubecfg)
+	d.printf("  %-11s cfg, _ := clientcmd.BuildConfigFromFlags(\"\", %q) // k8s.io/client-go/tools/clientcmd\n", "Go", d.cp.Kubeconfig)
 	d.printf("  %-11s bin/webhook check -f your.yaml --mesh-namespace my-app   # same rules, no cluster\n", "offline")
 	d.printf("  %-11s %s\n", "webhook log", d.hook.LogPath)
 	<-ctx.Done()

@@ -4,19 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/internal/reviewtest"
+	"github.com/meshguard/meshguard/internal/testcert"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
 )
@@ -143,46 +136,21 @@ func waitListening(t *testing.T, port int) {
 	t.Fatal("webhook server did not start listening")
 }
 
-// writeServingCert writes a self-signed ECDSA certificate for 127.0.0.1 as
+// writeServingCert writes a serving certificate for 127.0.0.1 as
 // tls.crt/tls.key and returns the directory and a pool trusting it.
 func writeServingCert(t *testing.T) (string, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeServingCertWith(t, key)
+	return writeServingCertWith(t, nil)
 }
 
-// writeServingCertWith is writeServingCert with the given key.
+// writeServingCertWith is writeServingCert with the given key (nil: a fresh
+// ECDSA key).
 func writeServingCertWith(t *testing.T, key crypto.Signer) (string, *x509.CertPool) {
 	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	must(t, os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return dir, pool
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
+	p, err := testcert.Write(dir, testcert.Options{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, p.Pool()
 }

@@ -101,7 +101,7 @@ func TestAuditReportsExistingObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAudit(t, wh, "the fixed Ingress is cleared", func(got map[string]bool) bool { return !got[ingress] })
-	if m := auditMetrics(t, wh); strings.Contains(m, `rule="ingress-in-mesh"`) {
+	if m := auditMetrics(t, wh); strings.Contains(m, `meshguard_violations{namespace="`+meshed+`",rule="ingress-in-mesh"}`) {
 		t.Errorf("the ingress-in-mesh series outlived its last finding:\n%s", m)
 	}
 

@@ -34,7 +34,7 @@ func TestFailurePolicyWithWebhookDown(t *testing.T) {
 			t.Logf("chart entries: %s", rendered)
 			waitForMode(t, cp, mode)
 			ns := createNamespace(t, cp.Client, "down-"+mode, meshed)
-			wh.Stop(t)
+			harness.StopWebhook(t, wh)
 
 			c := cp.Client
 			// A fresh name per write: each must reach admission as a CREATE.

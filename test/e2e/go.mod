@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	helm.sh/helm/v3 v3.22.0
-	istio.io/api v1.32.0
+	istio.io/api v1.32.0 // indirect
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
@@ -46,6 +46,7 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/huandu/xstrings v1.5.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/meshguard/meshguard v0.0.0-00010101000000-000000000000 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
@@ -83,3 +84,7 @@ require (
 )
 
 replace github.com/meshguard/meshguard => ../..
+
+require github.com/meshguard/meshguard/internal/harness v0.0.0-00010101000000-000000000000
+
+replace github.com/meshguard/meshguard/internal/harness => ../../internal/harness

@@ -65,7 +65,7 @@ func TestHostileConfigMapsThroughTheAPIServer(t *testing.T) {
 			if err := c.Create(context.Background(), cm); err != nil {
 				t.Fatalf("create after %s: %.500v", time.Since(start), err)
 			}
-			warned := meshguardWarnings(rec.take())
+			warned := meshguardWarnings(rec.Take())
 			t.Logf("created in %s with %d meshguard warnings", time.Since(start).Round(time.Millisecond), len(warned))
 			stored := &corev1.ConfigMap{}
 			if err := cp.Client.Get(context.Background(), client.ObjectKeyFromObject(cm), stored); err != nil {
@@ -78,7 +78,7 @@ func TestHostileConfigMapsThroughTheAPIServer(t *testing.T) {
 			switch {
 			case tc.patched && fixed == 0:
 				t.Errorf("stored without proxy_http_version 1.1; warnings %.300q", warned)
-			case !tc.patched && (fixed != 0 || len(containing(warned, "was left unchanged")) == 0):
+			case !tc.patched && (fixed != 0 || len(harness.Containing(warned, "was left unchanged")) == 0):
 				t.Errorf("stored with %d fixes and warnings %.300q, want it as written with a warning saying so", fixed, warned)
 			}
 			if len(warned) > 16 {

@@ -36,7 +36,7 @@ type ruleEnv struct {
 }
 
 // client returns a fresh client for one case, with its warnings recorded.
-func (e *ruleEnv) client(t *testing.T) (client.Client, *warnings) {
+func (e *ruleEnv) client(t *testing.T) (client.Client, *harness.Warnings) {
 	t.Helper()
 	return warningClient(t, e.cfg)
 }
@@ -86,7 +86,7 @@ func TestRulesThroughChart(t *testing.T) {
 				return
 			}
 			got := createWithWarning(t, c, rec, ing, "[ingress-in-mesh] (audit) would deny:")
-			if len(containing(got, `global static IP "gad-my-app"`)) == 0 {
+			if len(harness.Containing(got, `global static IP "gad-my-app"`)) == 0 {
 				t.Errorf("warnings %q do not carry the global static IP note", got)
 			}
 			mustExist(t, e.admin, ing)
@@ -98,7 +98,7 @@ func TestRulesThroughChart(t *testing.T) {
 			if err := c.Create(context.Background(), ing); err != nil {
 				t.Fatalf("create: %v", err)
 			}
-			if got := meshguardWarnings(rec.take()); len(got) != 0 {
+			if got := meshguardWarnings(rec.Take()); len(got) != 0 {
 				t.Errorf("meshguard warnings = %q, want none", got)
 			}
 		},
@@ -108,7 +108,7 @@ func TestRulesThroughChart(t *testing.T) {
 			ing := storyIngress(t, ns)
 			ing.Annotations["kubernetes.io/ingress.class"] = "istio"
 			got := createWithWarning(t, c, rec, ing, "[ingress-in-mesh]", "served by Istio", "Gateway API")
-			if len(containing(got, "would deny")) != 0 {
+			if len(harness.Containing(got, "would deny")) != 0 {
 				t.Errorf("warnings %q speak of a denial", got)
 			}
 			mustExist(t, e.admin, ing)
@@ -155,7 +155,7 @@ func TestRulesThroughChart(t *testing.T) {
 			if err := c.Create(context.Background(), cm); err != nil {
 				t.Fatalf("create: %v", err)
 			}
-			if got := meshguardWarnings(rec.take()); len(got) != 0 {
+			if got := meshguardWarnings(rec.Take()); len(got) != 0 {
 				t.Errorf("meshguard warnings = %q, want none", got)
 			}
 			back := &corev1.ConfigMap{}
@@ -231,12 +231,12 @@ func TestRulesThroughChart(t *testing.T) {
 			parts := []string{"[namespace-joins-mesh]", `"my-app"`}
 			// The webhook lists the namespace's Ingresses from its informer
 			// cache, which sees the new Ingress a moment after it is stored.
-			rec.take()
+			rec.Take()
 			harness.WaitFor(t, admissionWait, "dry-run label update warns about the Ingress", func() error {
 				if err := label(client.DryRunAll); err != nil {
 					return err
 				}
-				if len(containing(rec.take(), parts...)) == 0 {
+				if len(harness.Containing(rec.Take(), parts...)) == 0 {
 					return errNoWarning
 				}
 				return nil
@@ -244,7 +244,7 @@ func TestRulesThroughChart(t *testing.T) {
 			if err := label(); err != nil {
 				t.Fatalf("label update: %v", err)
 			}
-			if got := rec.take(); len(containing(got, parts...)) == 0 {
+			if got := rec.Take(); len(harness.Containing(got, parts...)) == 0 {
 				t.Errorf("warnings = %q, want one containing %q", got, parts)
 			}
 		},
@@ -277,11 +277,11 @@ func waitForMode(t *testing.T, cp *harness.ControlPlane, mode string) {
 	ns := createNamespace(t, cp.Client, "probe-"+mode, meshed)
 	harness.WaitFor(t, admissionWait, "the webhook answers in "+mode+" mode", func() error {
 		err := c.Create(context.Background(), storyIngress(t, ns), client.DryRunAll)
-		got := rec.take()
+		got := rec.Take()
 		switch {
 		case mode == "enforce" && err != nil && strings.Contains(err.Error(), "[ingress-in-mesh]"):
 			return nil
-		case mode == "audit" && err == nil && len(containing(got, "[ingress-in-mesh] (audit) would deny:")) > 0:
+		case mode == "audit" && err == nil && len(harness.Containing(got, "[ingress-in-mesh] (audit) would deny:")) > 0:
 			return nil
 		case err != nil:
 			return err
@@ -302,15 +302,15 @@ func (e *probeError) Error() string { return e.msg }
 // the webhook's namespace cache are updated asynchronously), then creates
 // it and checks the real create is admitted with that warning too. It
 // returns the real create's warnings.
-func createWithWarning(t *testing.T, c client.Client, rec *warnings, obj client.Object, parts ...string) []string {
+func createWithWarning(t *testing.T, c client.Client, rec *harness.Warnings, obj client.Object, parts ...string) []string {
 	t.Helper()
 	ctx := context.Background()
-	rec.take()
+	rec.Take()
 	harness.WaitFor(t, admissionWait, "dry-run create is admitted with a warning containing "+strings.Join(parts, " … "), func() error {
 		if err := c.Create(ctx, obj.DeepCopyObject().(client.Object), client.DryRunAll); err != nil {
 			return err
 		}
-		if len(containing(rec.take(), parts...)) == 0 {
+		if len(harness.Containing(rec.Take(), parts...)) == 0 {
 			return errNoWarning
 		}
 		return nil
@@ -318,8 +318,8 @@ func createWithWarning(t *testing.T, c client.Client, rec *warnings, obj client.
 	if err := c.Create(ctx, obj); err != nil {
 		t.Fatalf("create %s/%s: %v", obj.GetNamespace(), obj.GetName(), err)
 	}
-	got := rec.take()
-	if len(containing(got, parts...)) == 0 {
+	got := rec.Take()
+	if len(harness.Containing(got, parts...)) == 0 {
 		t.Errorf("create warnings = %q, want one containing %q", got, parts)
 	}
 	return got

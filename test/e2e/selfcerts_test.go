@@ -101,7 +101,10 @@ func TestSelfManagedCertRotation(t *testing.T) {
 		},
 		// The entries call w.Port, known once the process runs; readiness
 		// waits until the CA is injected into them.
-		BeforeReady: func(w *harness.Webhook) { registerSelfMode(t, cp.Client, rendered, w.Port) },
+		BeforeReady: func(w *harness.Webhook) error {
+			registerSelfMode(t, cp.Client, rendered, w.Port)
+			return nil
+		},
 	})
 
 	// The Secret is filled and the CA is in every entry.

@@ -5,9 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,56 +19,15 @@ import (
 	"github.com/meshguard/meshguard/test/e2e/harness"
 )
 
-// warnings records the warnings (HTTP 299 Warning headers) the API server
-// returns to one client, which is where admission webhook warnings reach
-// kubectl and every other client-go user.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-// HandleWarningHeader implements rest.WarningHandler.
-func (w *warnings) HandleWarningHeader(code int, _ string, text string) {
-	if code != 299 || text == "" {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-// take returns the warnings received since the last take and forgets them.
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.list
-	w.list = nil
-	return out
-}
-
 // warningClient returns a client on cfg whose warnings are recorded.
-func warningClient(t *testing.T, cfg *rest.Config) (client.Client, *warnings) {
+func warningClient(t *testing.T, cfg *rest.Config) (client.Client, *harness.Warnings) {
 	t.Helper()
-	rec := &warnings{}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = rec
-	cfg.WarningHandlerWithContext = nil
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	rec := &harness.Warnings{}
+	c, err := client.New(rec.Config(cfg), client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
 	return c, rec
-}
-
-// containing returns the warnings that contain every one of parts.
-func containing(list []string, parts ...string) []string {
-	var out []string
-	for _, w := range list {
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(w, p) }) {
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 // storyPath is the path of a manifest of examples/story.

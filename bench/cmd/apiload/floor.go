@@ -15,7 +15,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshguard/meshguard/hack/demo/local"
+	"github.com/meshguard/meshguard/internal/testcert"
 )
 
 // floorWebhook is bench/cmd/floorhook running in its own process: the least
@@ -42,11 +42,11 @@ func startFloorWebhook(ctx context.Context, repo, dir string) (*floorWebhook, er
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, err
 	}
-	caPEM, err := local.WriteServingCert(certDir)
+	cert, err := testcert.Write(certDir, testcert.Options{})
 	if err != nil {
 		return nil, err
 	}
-	f := &floorWebhook{cmd: exec.Command(bin, "-cert-dir", certDir), caPEM: caPEM}
+	f := &floorWebhook{cmd: exec.Command(bin, "-cert-dir", certDir), caPEM: cert.CA.PEM}
 	f.cmd.Stderr = os.Stderr
 	stdout, err := f.cmd.StdoutPipe()
 	if err != nil {

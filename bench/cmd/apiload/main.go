@@ -38,9 +38,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/meshguard/meshguard/hack/demo/local"
+	"github.com/meshguard/meshguard/internal/harness"
 )
 
 // Config bounds one run.
@@ -190,7 +189,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	assets, helm, err := tools(ctx, repo)
+	tools, err := harness.FindTools(ctx, repo, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -200,34 +199,39 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "webhook")
-	if err := local.BuildWebhook(ctx, repo, bin); err != nil {
+	if err := harness.BuildWebhook(ctx, repo, bin); err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: 90 * time.Second,
-		ControlPlaneStopTimeout:  30 * time.Second,
-	}
-	defer func() { _ = env.Stop() }()
-	if _, err := env.Start(); err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
-	}
-	kubeconfig := filepath.Join(tmp, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	cp, err := harness.StartControlPlane(ctx, repo, tools.KubebuilderAssets, tmp)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { _ = cp.Stop() }()
 	extra := slices.Clone(c.WebhookFlags)
 	if c.Pprof != "" {
 		extra = append(extra, "--pprof-bind-address", c.Pprof)
 	}
-	hook, err := local.StartWebhook(ctx, bin, tmp, kubeconfig, "enforce", extra...)
+	hook, err := harness.StartWebhook(ctx, bin, harness.WebhookOptions{
+		Dir:             tmp,
+		Kubeconfig:      cp.Kubeconfig,
+		Mode:            "enforce",
+		ExtraArgs:       append([]string{"--shutdown-delay", "0s"}, extra...),
+		OwnProcessGroup: true,
+	})
 	if err != nil {
 		return nil, err
 	}
 	w := &webhook{hook}
 	defer w.Stop()
-	vwc, mwc, err := local.RenderWebhookConfigs(ctx, helm, repo, "enforce", hook)
+	rendered, err := harness.RenderChart(ctx, tools.Helm, repo, map[string]any{"mode": "enforce"})
 	if err != nil {
+		return nil, err
+	}
+	vwc, mwc := rendered.Validating, rendered.Mutating
+	if vwc == nil || mwc == nil {
+		return nil, errors.New("the chart rendered no webhook configurations")
+	}
+	if err := rendered.PointAt(hook); err != nil {
 		return nil, err
 	}
 	floor, err := startFloorWebhook(ctx, repo, tmp)
@@ -241,7 +245,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 	configs := map[string]webhookConfigs{"floor": {fvwc, fmwc}, "with": {vwc, mwc}}
 
-	cfg := rest.CopyConfig(env.Config)
+	cfg := rest.CopyConfig(cp.Config)
 	cfg.QPS, cfg.Burst = 100000, 100000
 	cfg.WarningHandler = rest.NoWarnings{}
 	cs, err := kubernetes.NewForConfig(cfg)

@@ -18,25 +18,6 @@ import (
 // cpu returns the webhook process's user+system CPU time so far.
 func (w *webhook) cpu() time.Duration { return procCPU(w.Pid()) }
 
-// procCPU returns a process's user+system CPU time so far, from
-// /proc/<pid>/stat; 0 if it cannot be read.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the parenthesised command name; utime and stime are the
-	// 14th and 15th fields of the whole line.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
-}
-
 // childNamed finds this process's child whose command is name (envtest's
 // kube-apiserver), or 0.
 func childNamed(name string) int {

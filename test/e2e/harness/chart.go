@@ -3,7 +3,6 @@ package harness
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"maps"
 	"path"
 	"path/filepath"
@@ -15,29 +14,21 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
+
+	core "github.com/meshguard/meshguard/internal/harness"
 )
 
 // Release the chart is rendered as. The chart names both webhook
 // configurations after its fullname, which for this release name is the
 // release name itself.
 const (
-	ChartReleaseName      = "meshguard"
-	ChartReleaseNamespace = "meshguard-system"
+	ChartReleaseName      = core.ChartRelease
+	ChartReleaseNamespace = core.ChartNamespace
 	// chartServingSecret is the Secret named in certificates.provided; it
 	// is rendered into the Deployment only, which the tests do not create.
 	chartServingSecret = "meshguard-e2e-serving-cert"
 )
-
-// ChartWebhooks are the webhook configurations of one rendering of the
-// chart, exactly as `helm install` would create them.
-type ChartWebhooks struct {
-	Validating *admissionregistrationv1.ValidatingWebhookConfiguration
-	Mutating   *admissionregistrationv1.MutatingWebhookConfiguration
-}
 
 // ChartDir returns the path of the Helm chart in the repository.
 func ChartDir(t testing.TB) string {
@@ -65,31 +56,15 @@ func RenderChartWebhooks(t testing.TB, values map[string]any) ChartWebhooks {
 	if err != nil {
 		t.Fatalf("render chart with %v: %v", values, err)
 	}
-	var out ChartWebhooks
+	var docs []string
 	for _, name := range slices.Sorted(maps.Keys(files)) {
-		if path.Ext(name) != ".yaml" {
-			continue
+		if path.Ext(name) == ".yaml" {
+			docs = append(docs, files[name])
 		}
-		for _, doc := range strings.Split(files[name], "\n---") {
-			var head struct{ Kind string }
-			if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			var into any
-			switch head.Kind {
-			case "ValidatingWebhookConfiguration":
-				out.Validating = &admissionregistrationv1.ValidatingWebhookConfiguration{}
-				into = out.Validating
-			case "MutatingWebhookConfiguration":
-				out.Mutating = &admissionregistrationv1.MutatingWebhookConfiguration{}
-				into = out.Mutating
-			default:
-				continue
-			}
-			if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
-				t.Fatalf("%s: %v\n%s", name, err, doc)
-			}
-		}
+	}
+	out, err := core.ParseChartWebhooks([]byte(strings.Join(docs, "\n---\n")))
+	if err != nil {
+		t.Fatalf("render chart with %v: %v", values, err)
 	}
 	return out
 }
@@ -113,47 +88,34 @@ func RegisterChart(t testing.TB, c client.Client, w *Webhook, values map[string]
 		},
 	})
 	rendered := RenderChartWebhooks(t, vals)
-	point := func(name string, cc *admissionregistrationv1.WebhookClientConfig) {
-		t.Helper()
-		if cc.Service == nil || cc.Service.Path == nil {
-			t.Fatalf("webhook %s: rendered clientConfig has no service path: %+v", name, cc)
-		}
-		if !bytes.Equal(cc.CABundle, w.CABundle) {
-			t.Fatalf("webhook %s: rendered caBundle is not certificates.provided.caBundle", name)
-		}
-		*cc = admissionregistrationv1.WebhookClientConfig{
-			URL:      ptr.To(w.URL(*cc.Service.Path)),
-			CABundle: cc.CABundle,
-		}
-	}
-	var objs []client.Object
+	var bundles [][]byte
 	if v := rendered.Validating; v != nil {
-		for i := range v.Webhooks {
-			point(v.Webhooks[i].Name, &v.Webhooks[i].ClientConfig)
+		for _, e := range v.Webhooks {
+			bundles = append(bundles, e.ClientConfig.CABundle)
 		}
-		objs = append(objs, v)
 	}
 	if m := rendered.Mutating; m != nil {
-		for i := range m.Webhooks {
-			point(m.Webhooks[i].Name, &m.Webhooks[i].ClientConfig)
+		for _, e := range m.Webhooks {
+			bundles = append(bundles, e.ClientConfig.CABundle)
 		}
-		objs = append(objs, m)
+	}
+	for _, b := range bundles {
+		if !bytes.Equal(b, w.CABundle) {
+			t.Fatal("a rendered caBundle is not certificates.provided.caBundle")
+		}
+	}
+	if err := rendered.PointAt(w); err != nil {
+		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, obj := range objs {
-		// Create a copy: the returned objects stay as rendered and pointed.
-		if err := c.Create(ctx, obj.DeepCopyObject().(client.Object)); err != nil {
-			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
-		}
+	if err := rendered.Apply(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 	unregister := func() {
-		for _, obj := range objs {
-			del := obj.DeepCopyObject().(client.Object)
-			// Delete so that a later registration on the same control plane
-			// does not meet a webhook that has already stopped.
-			if err := c.Delete(context.Background(), del); client.IgnoreNotFound(err) != nil {
-				t.Errorf("delete %T %s: %v", obj, obj.GetName(), err)
-			}
+		// Delete so that a later registration on the same control plane
+		// does not meet a webhook that has already stopped.
+		if err := rendered.Delete(context.Background(), c); err != nil {
+			t.Error(err)
 		}
 	}
 	t.Cleanup(unregister)
@@ -197,20 +159,4 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, probe func() erro
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// String describes the rendered entries, for logs.
-func (c ChartWebhooks) String() string {
-	var names []string
-	if c.Validating != nil {
-		for _, w := range c.Validating.Webhooks {
-			names = append(names, fmt.Sprintf("%s(%s)", w.Name, ptr.Deref(w.FailurePolicy, "")))
-		}
-	}
-	if c.Mutating != nil {
-		for _, w := range c.Mutating.Webhooks {
-			names = append(names, fmt.Sprintf("%s(%s)", w.Name, ptr.Deref(w.FailurePolicy, "")))
-		}
-	}
-	return strings.Join(names, " ")
 }

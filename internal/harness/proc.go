@@ -17,7 +17,7 @@ type Memory struct {
 
 // Memory reads /proc/PID/status of the webhook process.
 func (w *Webhook) Memory() (Memory, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", w.proc.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", w.Pid()))
 	if err != nil {
 		return Memory{}, err
 	}
@@ -45,10 +45,13 @@ func (w *Webhook) Memory() (Memory, error) {
 	return m, sc.Err()
 }
 
-// CPUTime is the user plus system CPU time the webhook process has used,
-// from /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func (w *Webhook) CPUTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.proc.cmd.Process.Pid))
+// CPUTime is the user plus system CPU time the webhook process has used.
+func (w *Webhook) CPUTime() (time.Duration, error) { return ProcCPU(w.Pid()) }
+
+// ProcCPU is the user plus system CPU time process pid has used, from
+// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func ProcCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
