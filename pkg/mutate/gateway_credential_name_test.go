@@ -5,14 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/meshguard/meshguard/internal/golden"
 	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
-	"github.com/meshguard/meshguard/pkg/review"
 )
 
 const gatewayDir = "testdata/gateway-credential-name"
@@ -20,12 +17,8 @@ const gatewayDir = "testdata/gateway-credential-name"
 // gatewayHandler serves the mutating webhook with only GatewayCredentialName.
 func gatewayHandler(t testing.TB, modes policy.Modes) http.Handler {
 	t.Helper()
-	m, err := policy.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{GatewayCredentialName{}}}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
-	return &review.Handler{Reviewer: engine, Log: logr.Discard()}
+	h, _ := handler(t, modes, GatewayCredentialName{})
+	return h
 }
 
 func TestGatewayCredentialNameGolden(t *testing.T) {

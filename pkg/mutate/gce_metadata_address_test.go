@@ -7,14 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/meshguard/meshguard/internal/golden"
 	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/policy"
-	"github.com/meshguard/meshguard/pkg/review"
 )
 
 const gceDir = "testdata/gce-metadata-address"
@@ -22,12 +19,8 @@ const gceDir = "testdata/gce-metadata-address"
 // gceHandler serves the mutating webhook with only GCEMetadataAddress.
 func gceHandler(t testing.TB, modes policy.Modes) http.Handler {
 	t.Helper()
-	m, err := policy.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{GCEMetadataAddress{}}}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
-	return &review.Handler{Reviewer: engine, Log: logr.Discard()}
+	h, _ := handler(t, modes, GCEMetadataAddress{})
+	return h
 }
 
 func TestGCEMetadataAddressGolden(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -16,7 +15,6 @@ import (
 	"github.com/meshguard/meshguard/internal/reviewtest"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
-	"github.com/meshguard/meshguard/pkg/review"
 )
 
 const nginxDir = "testdata/nginx-http11"
@@ -40,14 +38,7 @@ var testNamespaces = namespaceLabels{
 
 func nginxHandler(t testing.TB, modes policy.Modes) (http.Handler, *prometheus.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	m, err := policy.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rule := NginxHTTP11{Namespaces: testNamespaces, Mesh: mesh.Options{}}
-	engine := policy.NewEngine(policy.Config{Rules: policy.Rules{Mutating: []policy.Mutator{rule}}, Modes: modes, AllowExemptions: true, Metrics: m, Log: logr.Discard()})
-	return &review.Handler{Reviewer: engine, Log: logr.Discard()}, reg
+	return handler(t, modes, NginxHTTP11{Namespaces: testNamespaces, Mesh: mesh.Options{}})
 }
 
 func TestNginxHTTP11Golden(t *testing.T) {
