@@ -69,15 +69,7 @@ func TestGatewayCredentialName(t *testing.T) {
 					t.Errorf("patch lacks %s:\n%s", p, resp.Patch)
 				}
 			}
-			joined := strings.Join(resp.Warnings, "\n")
-			if tc.warnings == nil && joined != "" {
-				t.Errorf("want no warning, got %q", joined)
-			}
-			for _, w := range tc.warnings {
-				if !strings.Contains(joined, w) {
-					t.Errorf("warnings lack %q:\n%s", w, joined)
-				}
-			}
+			reviewtest.Warnings(t, resp.Warnings, tc.warnings, nil)
 		})
 	}
 }

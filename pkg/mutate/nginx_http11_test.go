@@ -92,15 +92,7 @@ func TestNginxHTTP11(t *testing.T) {
 			if tc.patched && !strings.Contains(string(resp.Patch), `"meshguard.dev/mutated":"nginx-http11"`) && !strings.Contains(string(resp.Patch), `meshguard.dev~1mutated","value":"nginx-http11"`) {
 				t.Errorf("patch does not record the rule on the object: %s", resp.Patch)
 			}
-			joined := strings.Join(resp.Warnings, "\n")
-			if tc.warnings == nil && joined != "" {
-				t.Errorf("want no warning, got %q", joined)
-			}
-			for _, w := range tc.warnings {
-				if !strings.Contains(joined, w) {
-					t.Errorf("warnings lack %q:\n%s", w, joined)
-				}
-			}
+			reviewtest.Warnings(t, resp.Warnings, tc.warnings, nil)
 			for _, a := range tc.audit {
 				if !strings.Contains(resp.AuditAnnotations["nginx-http11"], a) {
 					t.Errorf("audit annotation %q lacks %q", resp.AuditAnnotations["nginx-http11"], a)

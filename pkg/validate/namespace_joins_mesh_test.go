@@ -92,20 +92,7 @@ func TestNamespaceJoinsMesh(t *testing.T) {
 			if !resp.Allowed {
 				t.Fatalf("a namespace change must never be denied: %+v", resp.Result)
 			}
-			joined := strings.Join(resp.Warnings, "\n")
-			if tc.warnings == nil && joined != "" {
-				t.Fatalf("want no warning, got %q", joined)
-			}
-			for _, s := range tc.warnings {
-				if !strings.Contains(joined, s) {
-					t.Errorf("warnings lack %q:\n%s", s, joined)
-				}
-			}
-			for _, s := range tc.absent {
-				if strings.Contains(joined, s) {
-					t.Errorf("warnings must not name %s:\n%s", s, joined)
-				}
-			}
+			reviewtest.Warnings(t, resp.Warnings, tc.warnings, tc.absent)
 		})
 	}
 }

@@ -105,20 +105,7 @@ func TestProbeRewriteDisabled(t *testing.T) {
 			if !resp.Allowed {
 				t.Fatalf("the rule never denies: %+v", resp.Result)
 			}
-			joined := strings.Join(resp.Warnings, "\n")
-			if tc.warnings == nil && joined != "" {
-				t.Fatalf("want no warning, got %q", joined)
-			}
-			for _, w := range tc.warnings {
-				if !strings.Contains(joined, w) {
-					t.Errorf("warnings lack %q:\n%s", w, joined)
-				}
-			}
-			for _, a := range tc.absent {
-				if strings.Contains(joined, a) {
-					t.Errorf("warnings name %q:\n%s", a, joined)
-				}
-			}
+			reviewtest.Warnings(t, resp.Warnings, tc.warnings, tc.absent)
 		})
 	}
 }
