@@ -33,6 +33,7 @@ type ruleEnv struct {
 	admin client.Client
 	// fixedNginx is default.conf as `webhook check --fix` writes it.
 	fixedNginx string
+	webhook    *harness.Webhook
 }
 
 // client returns a fresh client for one case, with its warnings recorded.
@@ -250,6 +251,7 @@ func TestRulesThroughChart(t *testing.T) {
 		},
 	}
 
+	maps.Copy(cases, wallCases())
 	for _, mode := range []string{"enforce", "audit"} {
 		t.Run(mode, func(t *testing.T) {
 			wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
@@ -260,7 +262,7 @@ func TestRulesThroughChart(t *testing.T) {
 			rendered, _ := harness.RegisterChart(t, cp.Client, wh, map[string]any{"mode": mode})
 			t.Logf("chart entries: %s", rendered)
 			waitForMode(t, cp, mode)
-			e := &ruleEnv{mode: mode, cfg: cp.Config, admin: cp.Client, fixedNginx: fixed}
+			e := &ruleEnv{mode: mode, cfg: cp.Config, admin: cp.Client, fixedNginx: fixed, webhook: wh}
 			for _, name := range slices.Sorted(maps.Keys(cases)) {
 				t.Run(name, func(t *testing.T) { cases[name](t, e) })
 			}
