@@ -60,7 +60,7 @@ func TestCheckExitCodes(t *testing.T) {
 		args  []string
 		code  int
 	}{
-		"the Istio way is clean":                               {"", []string{"-f", storyDir + "/gateway.yaml", "-f", storyDir + "/virtualservice.yaml", "-f", storyDir + "/namespace.yaml"}, 0},
+		"the Istio way is clean":                               {"", []string{"-f", storyDir + "/virtualservice.yaml", "-f", storyDir + "/namespace.yaml"}, 0},
 		"a denial exits 1":                                     {"", []string{"-f", storyDir}, 1},
 		"an unknown namespace exits 1":                         {"", []string{"-f", storyDir + "/ingress.yaml"}, 1},
 		"a flag makes the namespace known":                     {"", []string{"-f", storyDir + "/ingress.yaml", "--namespace-labels", "my-app=istio-injection=disabled"}, 0},
@@ -93,10 +93,10 @@ func TestCheckExitCodes(t *testing.T) {
 }
 
 func TestCheckFixToStdout(t *testing.T) {
-	code, out, errOut := runCheck(t, "", "-f", storyDir+"/namespace.yaml", "-f", storyDir+"/gateway.yaml", "--fix")
+	code, out, errOut := runCheck(t, "", "-f", storyDir+"/namespace.yaml", "-f", storyDir+"/virtualservice.yaml", "--fix")
 	ns, _ := os.ReadFile(storyDir + "/namespace.yaml")
-	gw, _ := os.ReadFile(storyDir + "/gateway.yaml")
-	if want := string(ns) + "---\n" + string(gw); out != want {
+	vs, _ := os.ReadFile(storyDir + "/virtualservice.yaml")
+	if want := string(ns) + "---\n" + string(vs); out != want {
 		t.Errorf("--fix prints the inputs as one stream:\n%s\nwant:\n%s", out, want)
 	}
 	if code != 0 || !strings.Contains(errOut, "checked 2 objects in 2 files: no findings") {

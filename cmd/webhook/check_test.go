@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,7 @@ func TestCheckStory(t *testing.T) {
 		// it too, and the rule advises a dedicated entry.
 		want = append(want, "serviceentry.yaml gce-metadata-address change", "serviceentry.yaml gce-metadata-address warn")
 	}
+	want = append(want, "gateway.yaml gateway-credential-name change")
 	var brief []string
 	for _, f := range got {
 		brief = append(brief, filepath.Base(f.File)+" "+f.Rule+" "+f.Severity)
@@ -111,8 +113,8 @@ func TestCheckFixStoryWithTheRealRules(t *testing.T) {
 	if code != 1 || errOut != "" {
 		t.Fatalf("exit code %d (want 1: the Ingress stays denied), stderr %q", code, errOut)
 	}
-	if !strings.Contains(out, "2 fixed") {
-		t.Errorf("summary does not count two fixes:\n%s", out)
+	if !strings.Contains(out, "3 fixed") {
+		t.Errorf("summary does not count three fixes:\n%s", out)
 	}
 	goldenDir := filepath.Join("testdata", "check", "story-fixed")
 	entries, err := os.ReadDir(dir)
@@ -141,7 +143,7 @@ func TestCheckFixStoryWithTheRealRules(t *testing.T) {
 			t.Errorf("%s after --fix differs from %s:\n%s", e.Name(), golden, got)
 		}
 	}
-	if want := map[string]bool{"nginx-configmap.yaml": true, "serviceentry.yaml": true}; len(changed) != len(want) || !changed["nginx-configmap.yaml"] || !changed["serviceentry.yaml"] {
+	if want := map[string]bool{"nginx-configmap.yaml": true, "serviceentry.yaml": true, "gateway.yaml": true}; !maps.Equal(changed, want) {
 		t.Errorf("--fix changed %v, want exactly %v", changed, want)
 	}
 	goldens, _ := os.ReadDir(goldenDir)

@@ -32,9 +32,10 @@ func expect(oc *outcome) string {
 		if oc.meshed {
 			want = pick(audit, wouldChange, mutated)
 		}
-	case "ServiceEntry":
-		// gce-metadata-address reviews every namespace: a ServiceEntry in
-		// the Istio root namespace applies mesh-wide.
+	case "ServiceEntry", "Gateway":
+		// gce-metadata-address and gateway-credential-name review every
+		// namespace: a ServiceEntry in the Istio root namespace applies
+		// mesh-wide, and gateways usually live outside the mesh.
 		want = pick(audit, wouldChange, mutated)
 	}
 	if oc.status != want {
@@ -50,6 +51,15 @@ func expect(oc *outcome) string {
 		addrs, _, _ := unstructured.NestedStringSlice(oc.stored.Object, "spec", "addresses")
 		if slices.Contains(hosts, metadataIP) || !slices.Contains(addrs, metadataIP) {
 			return fmt.Sprintf("stored hosts %v, addresses %v: %s not moved to addresses", hosts, addrs, metadataIP)
+		}
+	case oc.status == mutated && oc.kind == "Gateway":
+		servers, _, _ := unstructured.NestedSlice(oc.stored.Object, "spec", "servers")
+		if len(servers) == 0 {
+			return "stored Gateway has no servers"
+		}
+		tls, _, _ := unstructured.NestedStringMap(servers[0].(map[string]any), "tls")
+		if tls["credentialName"] != "istio-ingressgateway-certs" || tls["serverCertificate"] != "" {
+			return fmt.Sprintf("stored tls %v: the file paths did not become credentialName", tls)
 		}
 	case (oc.status == wouldDeny || oc.status == wouldChange) && len(oc.warnings) == 0:
 		return "no warning"
