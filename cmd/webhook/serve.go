@@ -31,7 +31,7 @@ type serveFlags struct {
 	port                                                                   int
 	mode                                                                   string
 	ruleModes                                                              ruleModeFlag
-	allowExemptions, meshByDefault, enableHTTP2                            bool
+	allowExemptions, meshByDefault, enableHTTP2, metricsSecure             bool
 	systemNamespaces                                                       string
 	istio                                                                  *istioFlags
 	budget, shutdownDelay                                                  time.Duration
@@ -48,6 +48,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.host, "host", "", "address the webhook server binds to (empty: all)")
 	fs.IntVar(&f.port, "port", 9443, "HTTPS port of the webhook server (POST /validate, POST /mutate)")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables it)")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", false, "serve /metrics and /report over HTTPS, only to callers the API server authenticates and authorises for a get on the path (TokenReview, SubjectAccessReview); the chart turns it on")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "let clients negotiate HTTP/2 with the webhook server (off: HTTP/1.1 only, which avoids HTTP/2's stream-reset denial-of-service flaws and costs less per review)")
 	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints for profiling (empty: off; bind it to 127.0.0.1)")
@@ -115,7 +116,7 @@ func (f *serveFlags) options() (server.Options, error) {
 	m := mesh.Options{ByDefault: f.meshByDefault, SystemNamespaces: splitList(f.systemNamespaces)}
 	o, err := f.certs.wire(server.Options{
 		Config: cfg, CertDir: f.certDir, Host: f.host, Port: f.port,
-		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
+		MetricsAddr: f.metricsAddr, MetricsSecure: f.metricsSecure, ProbeAddr: f.probeAddr, PprofAddr: f.pprofAddr, EnableHTTP2: f.enableHTTP2,
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
 		AllowExemptions: f.allowExemptions,
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,

@@ -54,7 +54,12 @@ type Options struct {
 	Host        string
 	Port        int
 	MetricsAddr string
-	ProbeAddr   string
+	// MetricsSecure serves /metrics and the add-ons' extra endpoints (the
+	// audit's /report) over HTTPS, only to callers the API server
+	// authenticates (TokenReview) and authorises for a get on the path
+	// (SubjectAccessReview), as kubebuilder's scaffold does.
+	MetricsSecure bool
+	ProbeAddr     string
 	// PprofAddr serves Go's /debug/pprof endpoints when set (off by default).
 	PprofAddr       string
 	Modes           policy.Modes
@@ -96,6 +101,19 @@ func (o Options) tlsOpts() []func(*tls.Config) {
 	return append([]func(*tls.Config){HTTP1Only}, o.TLSOpts...)
 }
 
+// metricsOptions serves metrics in plain HTTP, or, with MetricsSecure,
+// over HTTPS (a self-signed certificate controller-runtime generates) to
+// authenticated and authorised callers only.
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsAddr}
+	if o.MetricsSecure {
+		m.SecureServing = true
+		m.FilterProvider = authorisedMetrics
+		m.TLSOpts = []func(*tls.Config){HTTP1Only}
+	}
+	return m
+}
+
 // HTTP1Only offers only HTTP/1.1 in ALPN, so clients never negotiate HTTP/2.
 func HTTP1Only(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 
@@ -104,7 +122,7 @@ func HTTP1Only(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 func Run(ctx context.Context, o Options) error {
 	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
 		Logger:                  o.Log,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElection,

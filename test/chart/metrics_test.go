@@ -1,0 +1,44 @@
+package chart
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestMetricsAreSecureByDefault: the chart serves /metrics and /report only
+// to authenticated, authorised callers unless told otherwise, grants the
+// server the reviews that needs, ships the reader role to bind, and points
+// the ServiceMonitor at HTTPS with the scraper's token.
+func TestMetricsAreSecureByDefault(t *testing.T) {
+	for _, secure := range []bool{true, false} {
+		vals := "metrics: {serviceMonitor: {enabled: true}}"
+		if !secure {
+			vals = "metrics: {secure: false, serviceMonitor: {enabled: true}}"
+		}
+		m := render(t, values(t, vals))
+		if got, want := m.args(t)["--metrics-secure"][0], map[bool]string{true: "true", false: "false"}[secure]; got != want {
+			t.Errorf("secure=%v: --metrics-secure=%s", secure, got)
+		}
+		auth, reader := clusterRole(m.ClusterRoles, fullname+"-metrics-auth"), clusterRole(m.ClusterRoles, fullname+"-metrics-reader")
+		if (auth != nil) != secure || (reader != nil) != secure {
+			t.Fatalf("secure=%v: metrics-auth %v, metrics-reader %v", secure, auth != nil, reader != nil)
+		}
+		if secure {
+			if len(auth.Rules) != 2 || !slices.Contains(auth.Rules[0].Resources, "tokenreviews") || !slices.Contains(auth.Rules[1].Resources, "subjectaccessreviews") {
+				t.Errorf("metrics-auth rules = %+v, want tokenreviews and subjectaccessreviews", auth.Rules)
+			}
+			if len(reader.Rules) != 1 || !slices.Equal(reader.Rules[0].NonResourceURLs, []string{"/metrics", "/report"}) || !slices.Equal(reader.Rules[0].Verbs, []string{"get"}) {
+				t.Errorf("metrics-reader rules = %+v, want get on /metrics and /report", reader.Rules)
+			}
+		}
+		sm := m.Custom["ServiceMonitor"]
+		if len(sm) != 1 {
+			t.Fatalf("%d ServiceMonitors", len(sm))
+		}
+		endpoints, _ := sm[0]["spec"].(map[string]any)["endpoints"].([]any)
+		ep, _ := endpoints[0].(map[string]any)
+		if (ep["scheme"] == "https") != secure || (ep["bearerTokenFile"] != nil) != secure {
+			t.Errorf("secure=%v: ServiceMonitor endpoint %v", secure, ep)
+		}
+	}
+}
