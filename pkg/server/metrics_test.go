@@ -122,27 +122,3 @@ func plainGet(addr string) (int, error) {
 	defer resp.Body.Close()
 	return resp.StatusCode, nil
 }
-
-func TestMetricsAuthCachesStayBounded(t *testing.T) {
-	now := time.Now()
-	m := map[string]cachedDecision{}
-	for i := range maxCached {
-		exp := now.Add(time.Minute)
-		if i%2 == 0 {
-			exp = now.Add(-time.Second)
-		}
-		m[fmt.Sprint(i)] = cachedDecision{expires: exp}
-	}
-	expires := func(d cachedDecision) time.Time { return d.expires }
-	bounded(m, now, expires)
-	if len(m) != maxCached/2 {
-		t.Fatalf("%d entries after eviction, want the %d unexpired", len(m), maxCached/2)
-	}
-	for i := range maxCached {
-		m[fmt.Sprint("live", i)] = cachedDecision{expires: now.Add(time.Minute)}
-	}
-	bounded(m, now, expires)
-	if len(m) != 0 {
-		t.Fatalf("a cache full of live entries keeps %d, want it cleared", len(m))
-	}
-}
