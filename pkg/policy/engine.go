@@ -21,8 +21,12 @@ type Config struct {
 	Modes Modes
 	// AllowExemptions honours meshguard.dev/exempt annotations; cluster admins can turn it off.
 	AllowExemptions bool
-	Metrics         *Metrics
-	Log             logr.Logger
+	// ExemptionAuthz, when set, honours an exemption only if the requesting
+	// user may exempt objects from that rule in that namespace; nil honours
+	// every exemption that carries a reason.
+	ExemptionAuthz ExemptionAuthorizer
+	Metrics        *Metrics
+	Log            logr.Logger
 	// Limits bound each response; nil means DefaultLimits. Offline callers
 	// that report every finding pass &Limits{}.
 	Limits *Limits
@@ -178,6 +182,12 @@ func (e *Engine) run(ctx context.Context, r *entry, mode Mode, req *Request, v *
 		return err
 	}
 	rv.Exemption = checkExemption(id, meta.Annotations, e.c.AllowExemptions)
+	if rv.Exemption.Granted && e.c.ExemptionAuthz != nil {
+		if rv.Exemption, err = e.authorised(ctx, req, id, rv.Exemption); err != nil {
+			e.count(req, id, mode, Error)
+			return fmt.Errorf("rule %s: %w", id, err)
+		}
+	}
 	if rv.Exemption.Granted {
 		rv.Decision = Exempt
 		e.count(req, id, mode, Exempt)

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/meshguard/meshguard/pkg/access"
 	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -64,6 +66,10 @@ type Options struct {
 	PprofAddr       string
 	Modes           policy.Modes
 	AllowExemptions bool
+	// ExemptionAuthz honours an exemption only when the requesting user may
+	// exempt objects from the rule in the namespace (a SubjectAccessReview
+	// of verb exempt on rules.meshguard.dev, cached briefly).
+	ExemptionAuthz bool
 	// Budget bounds the work on one review (keep it under the webhook's timeoutSeconds).
 	Budget time.Duration
 	// MaxInFlightBytes caps the bytes held by reviews in flight, server-wide
@@ -163,9 +169,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	rules := o.Rules(reader)
+	var authz policy.ExemptionAuthorizer
+	if o.ExemptionAuthz {
+		cs, err := kubernetes.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+		if err != nil {
+			return fmt.Errorf("exemption authorisation client: %w", err)
+		}
+		authz = exemptionAuthz{access.NewReviewer(cs)}
+	}
 	srv := mgr.GetWebhookServer()
 	for path, rules := range map[string]policy.Rules{ValidatePath: {Validating: rules.Validating}, MutatePath: {Mutating: rules.Mutating}} {
-		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, Metrics: m, Log: o.Log.WithName(path[1:])})
+		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, ExemptionAuthz: authz, Metrics: m, Log: o.Log.WithName(path[1:])})
 		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Limiter: limiter, Metrics: rm, Log: o.Log.WithName(path[1:])})
 	}
 

@@ -252,12 +252,13 @@ func TestRulesThroughChart(t *testing.T) {
 	}
 
 	maps.Copy(cases, wallCases())
+	maps.Copy(cases, exemptionCases())
 	for _, mode := range []string{"enforce", "audit"} {
 		t.Run(mode, func(t *testing.T) {
 			wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
 				Kubeconfig: cp.Kubeconfig,
 				Mode:       mode,
-				ExtraArgs:  []string{"--shutdown-delay=0s"},
+				ExtraArgs:  []string{"--shutdown-delay=0s", "--exemption-authz"},
 			})
 			rendered, _ := harness.RegisterChart(t, cp.Client, wh, map[string]any{"mode": mode})
 			t.Logf("chart entries: %s", rendered)

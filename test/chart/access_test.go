@@ -3,6 +3,8 @@ package chart
 import (
 	"slices"
 	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
 )
 
 // TestMetricsAreSecureByDefault: the chart serves /metrics and /report only
@@ -11,15 +13,15 @@ import (
 // the ServiceMonitor at HTTPS with the scraper's token.
 func TestMetricsAreSecureByDefault(t *testing.T) {
 	for _, secure := range []bool{true, false} {
-		vals := "metrics: {serviceMonitor: {enabled: true}}"
+		vals := "exemptionAuthz: false\nmetrics: {serviceMonitor: {enabled: true}}"
 		if !secure {
-			vals = "metrics: {secure: false, serviceMonitor: {enabled: true}}"
+			vals = "exemptionAuthz: false\nmetrics: {secure: false, serviceMonitor: {enabled: true}}"
 		}
 		m := render(t, values(t, vals))
 		if got, want := m.args(t)["--metrics-secure"][0], map[bool]string{true: "true", false: "false"}[secure]; got != want {
 			t.Errorf("secure=%v: --metrics-secure=%s", secure, got)
 		}
-		auth, reader := clusterRole(m.ClusterRoles, fullname+"-metrics-auth"), clusterRole(m.ClusterRoles, fullname+"-metrics-reader")
+		auth, reader := clusterRole(m.ClusterRoles, fullname+"-access-reviews"), clusterRole(m.ClusterRoles, fullname+"-metrics-reader")
 		if (auth != nil) != secure || (reader != nil) != secure {
 			t.Fatalf("secure=%v: metrics-auth %v, metrics-reader %v", secure, auth != nil, reader != nil)
 		}
@@ -40,5 +42,28 @@ func TestMetricsAreSecureByDefault(t *testing.T) {
 		if (ep["scheme"] == "https") != secure || (ep["bearerTokenFile"] != nil) != secure {
 			t.Errorf("secure=%v: ServiceMonitor endpoint %v", secure, ep)
 		}
+	}
+}
+
+// TestExemptionAuthzByDefault: exemptions need a permission unless told
+// otherwise; the chart ships the role that grants it and lets the server
+// ask the API server.
+func TestExemptionAuthzByDefault(t *testing.T) {
+	m := render(t, nil)
+	if got := m.args(t)["--exemption-authz"][0]; got != "true" {
+		t.Errorf("--exemption-authz=%s, want true by default", got)
+	}
+	exempt := clusterRole(m.ClusterRoles, fullname+"-exempt")
+	if exempt == nil || len(exempt.Rules) != 1 || !slices.Equal(exempt.Rules[0].APIGroups, []string{"meshguard.dev"}) ||
+		!slices.Equal(exempt.Rules[0].Resources, []string{"rules"}) || !slices.Equal(exempt.Rules[0].Verbs, []string{"exempt"}) {
+		t.Errorf("%s-exempt = %+v, want verb exempt on rules.meshguard.dev", fullname, exempt)
+	}
+	reviews := clusterRole(m.ClusterRoles, fullname+"-access-reviews")
+	if reviews == nil || !slices.ContainsFunc(reviews.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "subjectaccessreviews") }) {
+		t.Errorf("the server may not create SubjectAccessReviews: %+v", reviews)
+	}
+	off := render(t, values(t, "exemptionAuthz: false\nmetrics: {secure: false}"))
+	if clusterRole(off.ClusterRoles, fullname+"-exempt") != nil || clusterRole(off.ClusterRoles, fullname+"-access-reviews") != nil {
+		t.Error("without exemptionAuthz and secure metrics the chart still grants access reviews or ships the exempt role")
 	}
 }
