@@ -21,6 +21,9 @@ type auditFlags struct {
 	leaderElect               bool
 	leaseName, leaseNamespace string
 	excluded                  string
+	reports                   bool
+	reportInterval            time.Duration
+	reportOwner               string
 }
 
 func addAuditFlags(fs *flag.FlagSet) *auditFlags {
@@ -30,6 +33,9 @@ func addAuditFlags(fs *flag.FlagSet) *auditFlags {
 	fs.StringVar(&a.leaseName, "leader-election-id", "meshguard-audit", "name of the Lease used for leader election")
 	fs.StringVar(&a.leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, then the pod's own namespace)")
 	fs.StringVar(&a.excluded, "excluded-namespaces", "kube-system,kube-node-lease", "comma-separated namespaces the webhook configurations never send (their namespaceSelector's exclusions; the chart passes the same list): the audit leaves their objects out too")
+	fs.BoolVar(&a.reports, "policy-reports", false, "write the audit's findings as wgpolicyk8s.io/v1alpha2 PolicyReports and openreports.io/v1alpha1 Reports, one per namespace, to each of those APIs the cluster serves (the leader only)")
+	fs.DurationVar(&a.reportInterval, "policy-report-interval", 10*time.Second, "coalesce policy report writes: each namespace's reports are written at most once per interval, and only when their results changed")
+	fs.StringVar(&a.reportOwner, "policy-reports-owner", "", "name of the ValidatingWebhookConfiguration that owns the policy reports, so that deleting it (helm uninstall) garbage-collects them")
 	return a
 }
 
@@ -51,6 +57,7 @@ func (a *auditFlags) wire(o server.Options, m mesh.Options) (server.Options, err
 		return audit.Setup(mgr, audit.Options{
 			Interval: a.interval, Rules: o.Rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions,
 			Mesh: m, Excluded: splitList(a.excluded), Registry: metrics.Registry, Log: o.Log.WithName("audit"),
+			Reports: audit.ReportOptions{Enabled: a.reports, Interval: a.reportInterval, Owner: a.reportOwner},
 		})
 	}})
 	return o, nil

@@ -4,7 +4,8 @@
 // policy.Match), at start-up, whenever an object or a namespace's labels
 // change, and on a full pass every Interval. Findings are exported as the
 // meshguard_violations{rule,namespace} gauge, a log line per new finding,
-// and GET /report on the metrics server.
+// GET /report on the metrics server, and, with Options.Reports, policy
+// reports (package reports) that the leader keeps in sync.
 //
 // Memory: kinds the rules already cache whole (Ingresses) are read from the
 // cache; the others (ConfigMaps, ServiceEntries) are cached as metadata only
@@ -27,6 +28,7 @@ import (
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
+	"github.com/meshguard/meshguard/pkg/reports"
 )
 
 // ReportPath is where the metrics server answers with the findings.
@@ -54,6 +56,20 @@ type Options struct {
 	Log      logr.Logger
 	// Workers evaluate objects in parallel (2 when 0).
 	Workers int
+	// Reports configure the policy reports the audit writes.
+	Reports ReportOptions
+}
+
+// ReportOptions configure the policy reports (package reports).
+type ReportOptions struct {
+	// Enabled writes them, to every report API the cluster serves.
+	Enabled bool
+	// Interval coalesces writes: each namespace's reports are written at
+	// most once per interval.
+	Interval time.Duration
+	// Owner names the ValidatingWebhookConfiguration that owns the
+	// reports, so uninstalling meshguard removes them ("" for none).
+	Owner string
 }
 
 // Setup adds the audit to mgr before it starts: the gauge, GET /report, and
@@ -82,6 +98,20 @@ func Setup(mgr manager.Manager, o Options) error {
 	// The informers are started by the auditor, on the leader only: a
 	// replica that does not audit holds no ConfigMap or ServiceEntry cache.
 	a := newAuditor(mgr.GetCache(), reader, kinds, gauge, pm, o)
+	if o.Reports.Enabled {
+		if o.Reports.Interval <= 0 {
+			return errors.New("the policy report interval must be positive")
+		}
+		writes, err := reports.NewWrites(o.Registry)
+		if err != nil {
+			return fmt.Errorf("registering the report metrics: %w", err)
+		}
+		a.reports = &reporting{
+			writer: &reports.Writer{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
+				Log: o.Log.WithName("reports"), Writes: writes},
+			interval: o.Reports.Interval, owner: o.Reports.Owner, resync: o.Interval,
+		}
+	}
 	if err := mgr.AddMetricsServerExtraHandler(ReportPath, a.store); err != nil {
 		return fmt.Errorf("serving %s: %w", ReportPath, err)
 	}

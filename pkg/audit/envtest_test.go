@@ -46,11 +46,12 @@ func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
 // its metrics server.
 func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *prometheus.Registry) {
 	t.Helper()
-	return startAuditWith(t, cfg, leaderElection, nil)
+	return startAuditWith(t, cfg, leaderElection, nil, nil)
 }
 
-// startAuditWith is startAudit with the manager's cache wrapped by wrap.
-func startAuditWith(t *testing.T, cfg *rest.Config, leaderElection bool, wrap func(cache.Cache) cache.Cache) (string, *prometheus.Registry) {
+// startAuditWith is startAudit with the manager's cache wrapped by wrap and
+// the audit's options changed by opts (each may be nil).
+func startAuditWith(t *testing.T, cfg *rest.Config, leaderElection bool, wrap func(cache.Cache) cache.Cache, opts func(*Options)) (string, *prometheus.Registry) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,7 +76,7 @@ func startAuditWith(t *testing.T, cfg *rest.Config, leaderElection bool, wrap fu
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	err = Setup(mgr, Options{
+	o := Options{
 		Interval: time.Hour, Registry: reg, Log: log, AllowExemptions: true,
 		Modes: policy.Modes{Default: policy.Audit}, Excluded: []string{"kube-system", "infra"},
 		Rules: func(c cluster.Reader) policy.Rules {
@@ -84,8 +85,11 @@ func startAuditWith(t *testing.T, cfg *rest.Config, leaderElection bool, wrap fu
 				Mutating:   []policy.Mutator{mutate.NginxHTTP11{Namespaces: c}, mutate.GCEMetadataAddress{}},
 			}
 		},
-	})
-	if err != nil {
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	if err := Setup(mgr, o); err != nil {
 		t.Fatalf("setup: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -295,7 +299,7 @@ func TestOnlyTheLeaderWatches(t *testing.T) {
 	addr, _ := startAuditWith(t, cfg, true, func(c cache.Cache) cache.Cache {
 		log = &informerLog{Cache: c}
 		return log
-	})
+	}, nil)
 	deadline := time.Now().Add(settle)
 	for {
 		r, err := report(addr)

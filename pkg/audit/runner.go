@@ -36,6 +36,10 @@ type auditor struct {
 	interval time.Duration
 	workers  int
 	log      logr.Logger
+	// reports writes policy reports (nil: off); firstPass closes when the
+	// first full pass is complete.
+	reports   *reporting
+	firstPass chan struct{}
 }
 
 func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *prometheus.GaugeVec, pm *passMetrics, o Options) *auditor {
@@ -43,11 +47,18 @@ func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *pro
 	for _, t := range kinds {
 		byKind[t.gvk.Kind] = t
 	}
+	firstPass := make(chan struct{})
+	var once sync.Once
+	completed := pm.completeAt(time.Now)
 	return &auditor{
-		cache:   c,
-		kinds:   kinds,
-		pass:    &pass{complete: pm.completeAt(time.Now)},
-		metrics: pm,
+		cache: c,
+		kinds: kinds,
+		pass: &pass{complete: func() {
+			completed()
+			once.Do(func() { close(firstPass) })
+		}},
+		firstPass: firstPass,
+		metrics:   pm,
 		eval: &evaluator{cache: c, api: reader.API, namespaces: reader, mesh: o.Mesh,
 			reviewer: newReviewer(reader, o), targets: byKind, excluded: o.Excluded},
 		store:    newStore(gauge, o.Log, time.Now),
@@ -106,6 +117,9 @@ func (a *auditor) Start(ctx context.Context) error {
 	a.log.Info("audit started", "interval", a.interval.String())
 
 	var wg sync.WaitGroup
+	if a.reports != nil {
+		wg.Go(func() { a.runReports(ctx, a.firstPass) })
+	}
 	for range a.workers {
 		wg.Go(func() {
 			for a.next(ctx, queue) {

@@ -56,10 +56,13 @@ type store struct {
 	log      logr.Logger
 	now      func() time.Time
 	auditing atomic.Bool
+	// dirty are the namespaces whose findings changed since the policy
+	// reports were last written ("" for cluster-scoped objects).
+	dirty map[string]struct{}
 }
 
 func newStore(gauge *prometheus.GaugeVec, log logr.Logger, now func() time.Time) *store {
-	return &store{objects: map[Ref][]Finding{}, counts: map[[2]string]int{}, gauge: gauge, log: log, now: now}
+	return &store{objects: map[Ref][]Finding{}, counts: map[[2]string]int{}, gauge: gauge, log: log, now: now, dirty: map[string]struct{}{}}
 }
 
 // set replaces an object's findings (none: the object is clean, gone or out
@@ -91,6 +94,9 @@ func (s *store) set(ref Ref, found []admit.Finding) {
 		if !slices.ContainsFunc(next, f.same) {
 			s.log.Info("finding cleared", "rule", f.Rule, "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name)
 		}
+	}
+	if !slices.EqualFunc(old, next, Finding.same) {
+		s.dirty[ref.Namespace] = struct{}{}
 	}
 	s.count(old, -1)
 	s.count(next, +1)

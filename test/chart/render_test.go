@@ -18,6 +18,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -193,15 +194,25 @@ func (m *manifests) add(doc string) error {
 		return appendInto(into, &m.Roles)
 	case "RoleBinding":
 		return appendInto(into, &m.RoleBindings)
-	case "Certificate", "Issuer", "ServiceMonitor", "PrometheusRule":
-		var obj map[string]any
-		if err := into(&obj); err != nil {
+	case "CustomResourceDefinition":
+		if err := into(&apiextensionsv1.CustomResourceDefinition{}); err != nil {
 			return err
 		}
-		m.Custom[head.Kind] = append(m.Custom[head.Kind], obj)
-		return nil
+		return m.addCustom(head.Kind, into)
+	case "Certificate", "Issuer", "ServiceMonitor", "PrometheusRule":
+		return m.addCustom(head.Kind, into)
 	}
 	return fmt.Errorf("unexpected kind %q: add it to the decoder and test it", head.Kind)
+}
+
+// addCustom keeps a document of a kind the tests read as a map.
+func (m *manifests) addCustom(kind string, into func(any) error) error {
+	var obj map[string]any
+	if err := into(&obj); err != nil {
+		return err
+	}
+	m.Custom[kind] = append(m.Custom[kind], obj)
+	return nil
 }
 
 func appendInto[T any](into func(any) error, list *[]T) error {

@@ -1,0 +1,200 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/meshguard/meshguard/pkg/reports"
+)
+
+// reportCRDs are the chart's copies of the wgpolicyk8s.io and
+// openreports.io CRDs (hack/update-report-crds.sh).
+var reportCRDs = filepath.Join("..", "..", "deploy", "charts", "meshguard", "files", "crds")
+
+// TestPolicyReportsAgainstAPIServer runs the audit with policy reports on a
+// real API server with the real report CRDs: reports appear with the
+// results Policy Reporter reads, follow fixes and a namespace leaving the
+// mesh, replace a previous leader's stale ones, are owned by the webhook
+// configuration, and cost no write while nothing changes.
+func TestPolicyReportsAgainstAPIServer(t *testing.T) {
+	cfg, c := startAPIServer(t)
+	ctx := context.Background()
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{reportCRDs}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatalf("installing the report CRDs: %v", err)
+	}
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "meshguard"}}
+	stale := emptyReport(reports.WGPolicy, "stale")
+	stale.Object["results"] = []any{map[string]any{"policy": "ingress-in-mesh", "result": "fail", "source": "meshguard"}}
+	for _, o := range []client.Object{
+		vwc,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: map[string]string{"istio-injection": "enabled"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stale"}},
+		ingress("app", "gce", nil),
+		nginxConfigMap("app", "nginx"),
+		stale,
+	} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+
+	_, reg := startAuditWith(t, cfg, true, nil, func(o *Options) {
+		o.Reports = ReportOptions{Enabled: true, Interval: 100 * time.Millisecond, Owner: "meshguard"}
+	})
+
+	for _, api := range reports.APIs {
+		r := waitForReport(t, c, api, "app", "the Ingress and the ConfigMap reported", func(r *unstructured.Unstructured) error {
+			return wantResults(r, "nginx-http11 ConfigMap nginx fail medium", "ingress-in-mesh Ingress gce fail high")
+		})
+		checkReport(t, r, vwc)
+		waitForReport(t, c, api, "stale", "a previous leader's report pruned", nil)
+	}
+
+	// Nothing changes: nothing is written, however many intervals pass.
+	writes := writesTotal(t, reg)
+	time.Sleep(2 * time.Second)
+	if got := writesTotal(t, reg); got != writes {
+		t.Errorf("%v report writes while nothing changed, want none", got-writes)
+	}
+
+	if err := c.Delete(ctx, ingress("app", "gce", nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, api := range reports.APIs {
+		waitForReport(t, c, api, "app", "the deleted Ingress's result removed", func(r *unstructured.Unstructured) error {
+			return wantResults(r, "nginx-http11 ConfigMap nginx fail medium")
+		})
+	}
+
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "app"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	delete(ns.Labels, "istio-injection")
+	if err := c.Update(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	for _, api := range reports.APIs {
+		waitForReport(t, c, api, "app", "the report deleted once the namespace left the mesh", nil)
+	}
+}
+
+// emptyReport is an empty report of api in namespace ns named as meshguard's.
+func emptyReport(api reports.API, ns string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	u.SetGroupVersionKind(api.GVK(ns))
+	u.SetNamespace(ns)
+	u.SetName(reports.Name)
+	u.SetLabels(map[string]string{reports.ManagedByLabel: "meshguard"})
+	if api == reports.OpenReports {
+		u.Object["source"] = reports.Source
+	}
+	return u
+}
+
+// waitForReport polls meshguard's report of api in ns until ok accepts it,
+// or, with ok nil, until it is gone.
+func waitForReport(t *testing.T, c client.Client, api reports.API, ns, what string, ok func(*unstructured.Unstructured) error) *unstructured.Unstructured {
+	t.Helper()
+	deadline := time.Now().Add(settle)
+	var last error
+	for time.Now().Before(deadline) {
+		r := emptyReport(api, ns)
+		err := c.Get(context.Background(), client.ObjectKeyFromObject(r), r)
+		switch {
+		case ok == nil && apierrors.IsNotFound(err):
+			return nil
+		case ok == nil && err == nil:
+			last = fmt.Errorf("still there: %v", r.Object["results"])
+		case err != nil:
+			last = err
+		default:
+			if last = ok(r); last == nil {
+				return r
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s %s/%s: %s: not within %s: %v", api.GVK(ns).Kind, ns, reports.Name, what, settle, last)
+	return nil
+}
+
+// wantResults checks that r holds exactly the results described as
+// "policy kind name result severity", and a summary that counts them.
+func wantResults(r *unstructured.Unstructured, want ...string) error {
+	list, _, _ := unstructured.NestedSlice(r.Object, "results")
+	var got []string
+	fails := int64(0)
+	for _, x := range list {
+		res := x.(map[string]any)
+		refs, _ := res["resources"].([]any)
+		if len(refs) != 1 {
+			return fmt.Errorf("result %v names %d resources, want 1", res, len(refs))
+		}
+		ref := refs[0].(map[string]any)
+		got = append(got, fmt.Sprintf("%s %s %s %s %s", res["policy"], ref["kind"], ref["name"], res["result"], res["severity"]))
+		if res["result"] == "fail" {
+			fails++
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		return fmt.Errorf("results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if f, _, _ := unstructured.NestedInt64(r.Object, "summary", "fail"); f != fails {
+		return fmt.Errorf("summary.fail = %d, want %d", f, fails)
+	}
+	return nil
+}
+
+// checkReport checks what Policy Reporter reads from a result besides its
+// policy and outcome, and the report's owner and label.
+func checkReport(t *testing.T, r *unstructured.Unstructured, owner *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	t.Helper()
+	list, _, _ := unstructured.NestedSlice(r.Object, "results")
+	res := list[len(list)-1].(map[string]any)
+	ref := res["resources"].([]any)[0].(map[string]any)
+	secs, _, _ := unstructured.NestedInt64(res, "timestamp", "seconds")
+	if res["source"] != "meshguard" || res["rule"] != "ingress-in-mesh" || ref["apiVersion"] != "networking.k8s.io/v1" ||
+		ref["namespace"] != "app" || secs < time.Now().Add(-time.Hour).Unix() ||
+		!strings.Contains(res["message"].(string), `Ingress "gce" is not allowed in namespace "app"`) {
+		t.Errorf("%s result %v lacks the source, rule, resource, timestamp or message", r.GetKind(), res)
+	}
+	refs := r.GetOwnerReferences()
+	if len(refs) != 1 || refs[0].UID != owner.UID || refs[0].Kind != "ValidatingWebhookConfiguration" {
+		t.Errorf("%s owners = %+v, want the ValidatingWebhookConfiguration %s", r.GetKind(), refs, owner.Name)
+	}
+	if r.GetLabels()[reports.ManagedByLabel] != "meshguard" {
+		t.Errorf("%s labels = %v", r.GetKind(), r.GetLabels())
+	}
+}
+
+// writesTotal sums meshguard_report_writes_total.
+func writesTotal(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "meshguard_report_writes_total" {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
