@@ -5,7 +5,6 @@ import (
 	"flag"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshguard/meshguard/certs"
@@ -53,11 +52,16 @@ func (a *auditFlags) wire(o server.Options, m mesh.Options) (server.Options, err
 	if a.interval == 0 {
 		return o, nil
 	}
-	o.AddOns = append(o.AddOns, server.AddOn{Name: "the background audit", Setup: func(mgr manager.Manager) error {
-		return audit.Setup(mgr, audit.Options{
+	o.AddOns = append(o.AddOns, server.AddOn{Name: "the background audit", Setup: func(h server.Host) error {
+		var rec audit.Recorder
+		if h.Events != nil {
+			rec = h.Events
+		}
+		return audit.Setup(h.Manager, audit.Options{
 			Interval: a.interval, Rules: o.Rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions,
 			Mesh: m, Excluded: splitList(a.excluded), Registry: metrics.Registry, Log: o.Log.WithName("audit"),
 			Reports: audit.ReportOptions{Enabled: a.reports, Interval: a.reportInterval, Owner: a.reportOwner},
+			Events:  rec,
 		})
 	}})
 	return o, nil

@@ -53,7 +53,7 @@ func (c *certFlags) wire(o server.Options) (server.Options, error) {
 		return o, err
 	}
 	o.TLSOpts = append(o.TLSOpts, p.ConfigureTLS)
-	o.AddOns = append(o.AddOns, server.AddOn{Name: "the serving certificates", Setup: p.Setup})
+	o.AddOns = append(o.AddOns, server.AddOn{Name: "the serving certificates", Setup: func(h server.Host) error { return p.Setup(h.Manager) }})
 	return o, nil
 }
 

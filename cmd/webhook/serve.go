@@ -33,6 +33,7 @@ type serveFlags struct {
 	ruleModes                                                              ruleModeFlag
 	allowExemptions, meshByDefault, enableHTTP2, metricsSecure             bool
 	exemptionAuthz                                                         bool
+	events                                                                 bool
 	systemNamespaces                                                       string
 	istio                                                                  *istioFlags
 	budget, shutdownDelay                                                  time.Duration
@@ -57,6 +58,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.mode, "mode", string(policy.Enforce), "global mode: enforce (deny and patch) or audit (warn only, never deny or patch)")
 	fs.Var(&f.ruleModes, "rule-mode", "per-rule mode RULE=enforce|audit|off, repeatable; rules: "+strings.Join(ruleIDs(), ", "))
 	fs.BoolVar(&f.allowExemptions, "allow-exemptions", true, "honour meshguard.dev/exempt annotations that carry a meshguard.dev/exempt-reason")
+	fs.BoolVar(&f.events, "events", false, "record Kubernetes Events (events.k8s.io/v1, type Warning) on objects: MeshguardWouldDeny and MeshguardWouldChange when audit mode lets a write through, MeshguardViolation when the background audit first finds one; asynchronous, deduplicated for 10 minutes, at most 5/s (burst 50), drops counted in meshguard_events_total; the chart turns it on")
 	fs.BoolVar(&f.exemptionAuthz, "exemption-authz", false, "honour an exemption only when the user who adds it may: verb exempt on rules.meshguard.dev, name the rule, in the object's namespace (SubjectAccessReview, cached briefly; an update keeping an admitted exemption needs no permission); the chart turns it on")
 	fs.BoolVar(&f.meshByDefault, "mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
 	fs.StringVar(&f.systemNamespaces, "system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default (kube-system, kube-public and kube-node-lease always are)")
@@ -122,6 +124,7 @@ func (f *serveFlags) options() (server.Options, error) {
 		Modes:           policy.Modes{Default: mode, PerRule: f.ruleModes.modes},
 		AllowExemptions: f.allowExemptions,
 		ExemptionAuthz:  f.exemptionAuthz,
+		Events:          f.events,
 		Budget:          f.budget, ShutdownDelay: f.shutdownDelay,
 		Rules: func(c cluster.Reader) policy.Rules {
 			return rules(c, settings{mesh: m, istio: istio, rootNamespace: f.istio.root, allowExemptions: f.allowExemptions})

@@ -17,7 +17,9 @@ package audit
 
 import (
 	"errors"
+
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -58,6 +60,14 @@ type Options struct {
 	Workers int
 	// Reports configure the policy reports the audit writes.
 	Reports ReportOptions
+	// Events, when set, records a MeshguardViolation Event on an object
+	// when the audit first finds what enforce mode would deny or change.
+	Events Recorder
+}
+
+// Recorder records Events; it must not block (package events).
+type Recorder interface {
+	Record(ref corev1.ObjectReference, reason, action, note string)
 }
 
 // ReportOptions configure the policy reports (package reports).
@@ -98,6 +108,7 @@ func Setup(mgr manager.Manager, o Options) error {
 	// The informers are started by the auditor, on the leader only: a
 	// replica that does not audit holds no ConfigMap or ServiceEntry cache.
 	a := newAuditor(mgr.GetCache(), reader, kinds, gauge, pm, o)
+	a.events = o.Events
 	if o.Reports.Enabled {
 		if o.Reports.Interval <= 0 {
 			return errors.New("the policy report interval must be positive")

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -51,8 +54,10 @@ func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 		}
 	}
 
+	rec := &recorded{}
 	_, reg := startAuditWith(t, cfg, true, nil, func(o *Options) {
 		o.Reports = ReportOptions{Enabled: true, Interval: 100 * time.Millisecond, Owner: "meshguard"}
+		o.Events = rec
 	})
 
 	for _, api := range reports.APIs {
@@ -61,6 +66,18 @@ func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 		})
 		checkReport(t, r, vwc)
 		waitForReport(t, c, api, "stale", "a previous leader's report pruned", nil)
+	}
+
+	// Each new violation is an Event on the object, by UID, so that
+	// `kubectl describe` lists it.
+	ing := &networkingv1.Ingress{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "app", Name: "gce"}, ing); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.all(); len(got) != 2 || got[0].ref.UID != ing.UID || got[0].reason != "MeshguardViolation" ||
+		!strings.HasPrefix(got[0].note, "[ingress-in-mesh] enforce mode would deny this object: ") ||
+		got[1].ref.Kind != "ConfigMap" || !strings.HasPrefix(got[1].note, "[nginx-http11] enforce mode would change this object: ") {
+		t.Errorf("events %+v, want one MeshguardViolation on the Ingress (UID %s) and one on the ConfigMap", got, ing.UID)
 	}
 
 	// Nothing changes: nothing is written, however many intervals pass.
@@ -90,6 +107,32 @@ func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 	for _, api := range reports.APIs {
 		waitForReport(t, c, api, "app", "the report deleted once the namespace left the mesh", nil)
 	}
+}
+
+// recorded is an audit Recorder that keeps what it is given.
+type recorded struct {
+	mu     sync.Mutex
+	events []recordedEvent
+}
+
+type recordedEvent struct {
+	ref                  corev1.ObjectReference
+	reason, action, note string
+}
+
+func (r *recorded) Record(ref corev1.ObjectReference, reason, action, note string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, recordedEvent{ref, reason, action, note})
+}
+
+// all returns the events, Ingresses first.
+func (r *recorded) all() []recordedEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.events)
+	slices.SortFunc(out, func(a, b recordedEvent) int { return -strings.Compare(a.ref.Kind, b.ref.Kind) })
+	return out
 }
 
 // emptyReport is an empty report of api in namespace ns named as meshguard's.

@@ -40,6 +40,8 @@ type auditor struct {
 	// first full pass is complete.
 	reports   *reporting
 	firstPass chan struct{}
+	// events records new violations as Events on the objects (nil: off).
+	events Recorder
 }
 
 func newAuditor(c cache.Cache, reader cluster.Reader, kinds []target, gauge *prometheus.GaugeVec, pm *passMetrics, o Options) *auditor {
@@ -207,7 +209,9 @@ func (a *auditor) process(ctx context.Context, q workqueue.TypedInterface[Ref], 
 	if err != nil {
 		return err
 	}
-	a.store.set(ref, found)
+	if appeared := a.store.set(ref, found); a.events != nil && len(appeared) > 0 {
+		a.recordEvents(ctx, ref, appeared)
+	}
 	return nil
 }
 

@@ -67,8 +67,9 @@ func newStore(gauge *prometheus.GaugeVec, log logr.Logger, now func() time.Time)
 
 // set replaces an object's findings (none: the object is clean, gone or out
 // of scope), logging each finding the first time it appears and each one
-// that disappears, so resyncs that change nothing stay silent.
-func (s *store) set(ref Ref, found []admit.Finding) {
+// that disappears, so resyncs that change nothing stay silent. It returns
+// the findings that appeared.
+func (s *store) set(ref Ref, found []admit.Finding) (appeared []Finding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.objects[ref]
@@ -86,6 +87,7 @@ func (s *store) set(ref Ref, found []admit.Finding) {
 			n.Since = old[i].Since
 		} else {
 			n.Since = s.now()
+			appeared = append(appeared, n)
 			s.log.Info("new finding", "rule", n.Rule, "severity", n.Severity, "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "message", n.Message)
 		}
 		next = append(next, n)
@@ -105,6 +107,7 @@ func (s *store) set(ref Ref, found []admit.Finding) {
 	} else {
 		s.objects[ref] = next
 	}
+	return appeared
 }
 
 // count adds by to the gauge of every rule the findings name, once per

@@ -25,11 +25,20 @@ type Config struct {
 	// user may exempt objects from that rule in that namespace; nil honours
 	// every exemption that carries a reason.
 	ExemptionAuthz ExemptionAuthorizer
-	Metrics        *Metrics
-	Log            logr.Logger
+	// Events, when set, is told about every finding audit mode lets
+	// through on a real (not dry-run) write.
+	Events  EventSink
+	Metrics *Metrics
+	Log     logr.Logger
 	// Limits bound each response; nil means DefaultLimits. Offline callers
 	// that report every finding pass &Limits{}.
 	Limits *Limits
+}
+
+// EventSink hears of the findings audit mode lets through (WouldDeny,
+// WouldMutate), to record them as Kubernetes Events. It must not block.
+type EventSink interface {
+	WouldAct(req *Request, rule string, d Decision, message string)
 }
 
 // Engine runs rules on a request and decides the response for every mode.
@@ -213,6 +222,9 @@ func (e *Engine) run(ctx context.Context, r *entry, mode Mode, req *Request, v *
 			continue
 		}
 		e.log(req, id, mode, "finding", "decision", d, "message", f.Message)
+		if e.c.Events != nil && (d == WouldDeny || d == WouldMutate) && !req.IsDryRun() {
+			e.c.Events.WouldAct(req, id, d, f.Message)
+		}
 		if rank(d) > rank(rv.Decision) {
 			rv.Decision = d
 		}

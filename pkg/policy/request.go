@@ -15,11 +15,14 @@ var ErrBadObject = errors.New("bad admission object")
 // Meta is the part of an object's metadata that every rule and the exemption
 // logic need; it is decoded at most once per object.
 type Meta struct {
-	Name         string            `json:"name"`
-	GenerateName string            `json:"generateName"`
-	Namespace    string            `json:"namespace"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
+	Name         string `json:"name"`
+	GenerateName string `json:"generateName"`
+	Namespace    string `json:"namespace"`
+	// UID is set on updates, and on creates once the object is named
+	// (validating admission); mutating admission of a create has none.
+	UID         string            `json:"uid"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
 	// OwnerReferences are read only for whether a controller owns the object.
 	OwnerReferences []struct {
 		Controller *bool `json:"controller"`

@@ -26,6 +26,7 @@ import (
 	"github.com/meshguard/meshguard/pkg/access"
 	"github.com/meshguard/meshguard/pkg/admit"
 	"github.com/meshguard/meshguard/pkg/cluster"
+	"github.com/meshguard/meshguard/pkg/events"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/review"
 )
@@ -46,7 +47,14 @@ type RuleSet = admit.RuleSet
 type AddOn struct {
 	// Name says what it is in errors, e.g. "self-managed certificates".
 	Name  string
-	Setup func(manager.Manager) error
+	Setup func(Host) error
+}
+
+// Host is what an add-on is set up on: the manager, and the Events
+// recorder (nil unless Options.Events).
+type Host struct {
+	manager.Manager
+	Events *events.Recorder
 }
 
 // Options configure Run; cmd/webhook fills them from flags.
@@ -70,6 +78,9 @@ type Options struct {
 	// exempt objects from the rule in the namespace (a SubjectAccessReview
 	// of verb exempt on rules.meshguard.dev, cached briefly).
 	ExemptionAuthz bool
+	// Events records what audit mode lets through (would deny, would
+	// change) as Kubernetes Events on the objects (package events).
+	Events bool
 	// Budget bounds the work on one review (keep it under the webhook's timeoutSeconds).
 	Budget time.Duration
 	// MaxInFlightBytes caps the bytes held by reviews in flight, server-wide
@@ -149,8 +160,17 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	host := Host{Manager: mgr}
+	if o.Events {
+		if host.Events, err = events.New(mgr.GetEventRecorder("meshguard"), metrics.Registry); err != nil {
+			return err
+		}
+		if err := mgr.Add(host.Events); err != nil {
+			return err
+		}
+	}
 	for _, a := range o.AddOns {
-		if err := a.Setup(mgr); err != nil {
+		if err := a.Setup(host); err != nil {
 			return fmt.Errorf("setting up %s: %w", a.Name, err)
 		}
 	}
@@ -179,7 +199,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	srv := mgr.GetWebhookServer()
 	for path, rules := range map[string]policy.Rules{ValidatePath: {Validating: rules.Validating}, MutatePath: {Mutating: rules.Mutating}} {
-		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, ExemptionAuthz: authz, Metrics: m, Log: o.Log.WithName(path[1:])})
+		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, ExemptionAuthz: authz, Events: eventSink(host.Events), Metrics: m, Log: o.Log.WithName(path[1:])})
 		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Limiter: limiter, Metrics: rm, Log: o.Log.WithName(path[1:])})
 	}
 

@@ -67,3 +67,24 @@ func TestExemptionAuthzByDefault(t *testing.T) {
 		t.Error("without exemptionAuthz and secure metrics the chart still grants access reviews or ships the exempt role")
 	}
 }
+
+// TestEventsByDefault: the webhook records Events, with a role that can
+// only create and patch them; off, neither flag nor role remains.
+func TestEventsByDefault(t *testing.T) {
+	m := render(t, nil)
+	if got := m.args(t)["--events"]; len(got) != 1 || got[0] != "true" {
+		t.Errorf("--events=%v, want true by default", got)
+	}
+	ev := clusterRole(m.ClusterRoles, fullname+"-events")
+	if ev == nil || len(ev.Rules) != 1 || !slices.Equal(ev.Rules[0].APIGroups, []string{"events.k8s.io"}) ||
+		!slices.Equal(ev.Rules[0].Resources, []string{"events"}) || !slices.Equal(ev.Rules[0].Verbs, []string{"create", "patch"}) {
+		t.Errorf("%s-events = %+v, want create and patch on events.k8s.io events only", fullname, ev)
+	}
+	off := render(t, values(t, "events: false"))
+	if got := off.args(t)["--events"]; len(got) != 1 || got[0] != "false" {
+		t.Errorf("events: false gives --events=%v", got)
+	}
+	if clusterRole(off.ClusterRoles, fullname+"-events") != nil {
+		t.Error("events: false still grants the events role")
+	}
+}

@@ -91,6 +91,8 @@ func TestRulesThroughChart(t *testing.T) {
 				t.Errorf("warnings %q do not carry the global static IP note", got)
 			}
 			mustExist(t, e.admin, ing)
+			// The owners see it where they look: an Event on the Ingress.
+			waitForEvent(t, e.admin, ing, "MeshguardWouldDeny", "[ingress-in-mesh] audit mode let this write through; enforce mode would deny it:")
 		},
 		"the story's gce Ingress in an unlabelled namespace is created without a warning": func(t *testing.T, e *ruleEnv) {
 			c, rec := e.client(t)
@@ -258,7 +260,7 @@ func TestRulesThroughChart(t *testing.T) {
 			wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
 				Kubeconfig: cp.Kubeconfig,
 				Mode:       mode,
-				ExtraArgs:  []string{"--shutdown-delay=0s", "--exemption-authz"},
+				ExtraArgs:  []string{"--shutdown-delay=0s", "--exemption-authz", "--events"},
 			})
 			rendered, _ := harness.RegisterChart(t, cp.Client, wh, map[string]any{"mode": mode})
 			t.Logf("chart entries: %s", rendered)

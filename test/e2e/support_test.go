@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -110,4 +113,33 @@ func createNamespace(t *testing.T, c client.Client, prefix string, labels map[st
 		t.Fatalf("create namespace: %v", err)
 	}
 	return ns.Name
+}
+
+// waitForEvent waits for an events.k8s.io Event about obj with reason and
+// a note starting with prefix, and checks it names obj by UID, so that
+// `kubectl describe` lists it (validating admission sees the UID the API
+// server gives a new object).
+func waitForEvent(t *testing.T, c client.Client, obj client.Object, reason, prefix string) {
+	t.Helper()
+	stored := obj.DeepCopyObject().(client.Object)
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), stored); err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	harness.WaitFor(t, admissionWait, "a "+reason+" Event on "+obj.GetName(), func() error {
+		list := &eventsv1.EventList{}
+		if err := c.List(context.Background(), list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return err
+		}
+		var seen []string
+		for _, ev := range list.Items {
+			seen = append(seen, ev.Reason+" "+ev.Regarding.Name+": "+ev.Note)
+			if ev.Reason == reason && ev.Regarding.Name == obj.GetName() && strings.HasPrefix(ev.Note, prefix) {
+				if ev.Regarding.UID != stored.GetUID() || ev.Type != "Warning" || ev.ReportingController != "meshguard" {
+					t.Errorf("Event %+v: want type Warning, controller meshguard and the object's UID %s", ev, stored.GetUID())
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("events in %s: %q", obj.GetNamespace(), seen)
+	})
 }
