@@ -30,7 +30,8 @@ var reportCRDs = filepath.Join("..", "..", "deploy", "charts", "meshguard", "fil
 // TestPolicyReportsAgainstAPIServer runs the audit with policy reports on a
 // real API server with the real report CRDs: reports appear with the
 // results Policy Reporter reads, follow fixes and a namespace leaving the
-// mesh, replace a previous leader's stale ones, are owned by the webhook
+// mesh, replace a previous leader's stale ones, survive a leader change
+// untouched, never cover an excluded namespace, are owned by the webhook
 // configuration, and cost no write while nothing changes.
 func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 	cfg, c := startAPIServer(t)
@@ -45,6 +46,9 @@ func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 		vwc,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: map[string]string{"istio-injection": "enabled"}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stale"}},
+		// Meshed, but excluded from admission (startAudit's Excluded).
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "infra", Labels: map[string]string{"istio-injection": "enabled"}}},
+		ingress("infra", "gce", nil),
 		ingress("app", "gce", nil),
 		nginxConfigMap("app", "nginx"),
 		stale,
@@ -55,36 +59,70 @@ func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 	}
 
 	rec := &recorded{}
-	_, reg := startAuditWith(t, cfg, true, nil, func(o *Options) {
-		o.Reports = ReportOptions{Enabled: true, Interval: 100 * time.Millisecond, Owner: "meshguard"}
-		o.Events = rec
+	versions := map[reports.API]string{}
+	t.Run("the first leader writes the reports", func(t *testing.T) {
+		_, reg := startAuditWith(t, cfg, true, nil, func(o *Options) {
+			o.Reports = ReportOptions{Enabled: true, Interval: 100 * time.Millisecond, Owner: "meshguard"}
+			o.Events = rec
+		})
+		for _, api := range reports.APIs {
+			r := waitForReport(t, c, api, "app", "the Ingress and the ConfigMap reported", func(r *unstructured.Unstructured) error {
+				return wantResults(r, "nginx-http11 ConfigMap nginx fail medium", "ingress-in-mesh Ingress gce fail high")
+			})
+			checkReport(t, r, vwc)
+			versions[api] = r.GetResourceVersion()
+			waitForReport(t, c, api, "stale", "a previous leader's report pruned", nil)
+		}
+
+		// Each new violation is an Event on the object, by UID, so that
+		// `kubectl describe` lists it.
+		ing := &networkingv1.Ingress{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "app", Name: "gce"}, ing); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.all(); len(got) != 2 || got[0].ref.UID != ing.UID || got[0].reason != "MeshguardViolation" ||
+			!strings.HasPrefix(got[0].note, "[ingress-in-mesh] enforce mode would deny this object: ") ||
+			got[1].ref.Kind != "ConfigMap" || !strings.HasPrefix(got[1].note, "[nginx-http11] enforce mode would change this object: ") {
+			t.Errorf("events %+v, want one MeshguardViolation on the Ingress (UID %s) and one on the ConfigMap", got, ing.UID)
+		}
+
+		// Nothing changes: nothing is written, however many intervals pass.
+		writes := writesTotal(t, reg)
+		time.Sleep(2 * time.Second)
+		if got := writesTotal(t, reg); got != writes {
+			t.Errorf("%v report writes while nothing changed, want none", got-writes)
+		}
 	})
 
+	// The first leader stopped and released the Lease. The next one
+	// rebuilds its findings from scratch and must leave the reports as they
+	// are: not prune them before its first pass, not rewrite them after.
+	_, reg := startAuditWith(t, cfg, true, nil, func(o *Options) {
+		o.Reports = ReportOptions{Enabled: true, Interval: 100 * time.Millisecond, Owner: "meshguard"}
+	})
+	for deadline := time.Now().Add(settle); gaugeValue(t, reg, "meshguard_audit_last_pass_timestamp_seconds", "") <= 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the second leader did not finish its first pass")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
 	for _, api := range reports.APIs {
-		r := waitForReport(t, c, api, "app", "the Ingress and the ConfigMap reported", func(r *unstructured.Unstructured) error {
-			return wantResults(r, "nginx-http11 ConfigMap nginx fail medium", "ingress-in-mesh Ingress gce fail high")
-		})
-		checkReport(t, r, vwc)
-		waitForReport(t, c, api, "stale", "a previous leader's report pruned", nil)
+		r := emptyReport(api, "app")
+		if err := c.Get(ctx, client.ObjectKeyFromObject(r), r); err != nil {
+			t.Fatalf("after the leader change: %v", err)
+		}
+		if r.GetResourceVersion() != versions[api] {
+			t.Errorf("the new leader rewrote the %s (resourceVersion %s, was %s)", api.Kind, r.GetResourceVersion(), versions[api])
+		}
 	}
-
-	// Each new violation is an Event on the object, by UID, so that
-	// `kubectl describe` lists it.
-	ing := &networkingv1.Ingress{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "app", Name: "gce"}, ing); err != nil {
-		t.Fatal(err)
+	if got := writesTotal(t, reg); got != 0 {
+		t.Errorf("the new leader made %v report writes with nothing changed", got)
 	}
-	if got := rec.all(); len(got) != 2 || got[0].ref.UID != ing.UID || got[0].reason != "MeshguardViolation" ||
-		!strings.HasPrefix(got[0].note, "[ingress-in-mesh] enforce mode would deny this object: ") ||
-		got[1].ref.Kind != "ConfigMap" || !strings.HasPrefix(got[1].note, "[nginx-http11] enforce mode would change this object: ") {
-		t.Errorf("events %+v, want one MeshguardViolation on the Ingress (UID %s) and one on the ConfigMap", got, ing.UID)
-	}
-
-	// Nothing changes: nothing is written, however many intervals pass.
-	writes := writesTotal(t, reg)
-	time.Sleep(2 * time.Second)
-	if got := writesTotal(t, reg); got != writes {
-		t.Errorf("%v report writes while nothing changed, want none", got-writes)
+	for _, api := range reports.APIs {
+		if r := emptyReport(api, "infra"); c.Get(ctx, client.ObjectKeyFromObject(r), r) == nil {
+			t.Errorf("a %s in the excluded namespace infra: %v", api.Kind, r.Object["results"])
+		}
 	}
 
 	if err := c.Delete(ctx, ingress("app", "gce", nil)); err != nil {

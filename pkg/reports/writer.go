@@ -103,7 +103,9 @@ func (w *Writer) sync(ctx context.Context, api API, ns string, results []Result)
 		return fmt.Errorf("%s %s/%s exists and is not meshguard's (no %s=%s label): leaving it alone", want.GetKind(), ns, Name, ManagedByLabel, managedBy)
 	case len(results) == 0:
 		return w.write(ctx, "delete", have, client.IgnoreNotFound(w.Client.Delete(ctx, have, client.Preconditions{UID: ptr.To(have.GetUID())})))
-	case same(have, want):
+	}
+	keepTimestamps(have, want)
+	if same(have, want) {
 		return nil
 	}
 	want.SetResourceVersion(have.GetResourceVersion())
@@ -143,6 +145,40 @@ func (w *Writer) Prune(ctx context.Context, keep func(ns string) bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// keepTimestamps gives want's results the timestamps of the same results
+// in have: a result's timestamp is when it was first reported, which a new
+// leader, whose findings are all new to it, must not move (and rewrite
+// every report for).
+func keepTimestamps(have, want *unstructured.Unstructured) {
+	old, _, _ := unstructured.NestedSlice(have.Object, "results")
+	first := make(map[string]any, len(old))
+	for _, r := range old {
+		if m, ok := r.(map[string]any); ok {
+			first[resultKey(m)] = m["timestamp"]
+		}
+	}
+	results, _ := want.Object["results"].([]any)
+	for _, r := range results {
+		m := r.(map[string]any)
+		if ts, ok := first[resultKey(m)]; ok && ts != nil {
+			m["timestamp"] = ts
+		}
+	}
+}
+
+// resultKey identifies a result without its timestamp.
+func resultKey(m map[string]any) string {
+	ts := m["timestamp"]
+	delete(m, "timestamp")
+	defer func() {
+		if ts != nil {
+			m["timestamp"] = ts
+		}
+	}()
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 // same reports whether have already holds want's results, summary and owner.
