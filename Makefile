@@ -11,9 +11,10 @@ FUZZTIME ?= 20s
 
 all: lint build test
 
-## build: the static webhook binary in bin/
+## build: the static webhook binary in bin/, and bin/kubectl-meshguard linked to it (the kubectl plugin)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/webhook ./cmd/webhook
+	ln -sf webhook bin/kubectl-meshguard
 
 ## test: everything CI runs — lint, unit tests, real nginx, Istio validation, e2e on a real API server, short fuzzing, benchmarks once
 test: lint unit test-modules fuzz-short bench-smoke

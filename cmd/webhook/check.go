@@ -68,13 +68,13 @@ type checkFlags struct {
 	istio            *istioFlags
 }
 
-func newCheckFlags(out io.Writer) (*flag.FlagSet, *checkFlags) {
+func newCheckFlags(prog string, out io.Writer) (*flag.FlagSet, *checkFlags) {
 	f := &checkFlags{}
 	fs := flag.NewFlagSet("webhook check", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprint(out, checkUsage)
-		fs.PrintDefaults()
+		fmt.Fprint(out, as(prog, checkUsage))
+		printFlags(out, fs)
 	}
 	fs.Var(&f.files, "f", "manifest file, folder (recursive) or - for stdin; repeatable")
 	fs.StringVar(&f.output, "o", offline.FormatText, "output format: text, json or junit")
@@ -91,8 +91,8 @@ func newCheckFlags(out io.Writer) (*flag.FlagSet, *checkFlags) {
 	return fs, f
 }
 
-func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs, f := newCheckFlags(stderr)
+func check(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs, f := newCheckFlags(prog, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -28,7 +28,7 @@ type finding struct {
 func runCheck(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = check(args, strings.NewReader(stdin), &out, &errOut)
+	code = check("webhook", args, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
-const usage = `meshguard admission webhook
+const usage = `meshguard admission webhook (also a kubectl plugin: link it as kubectl-meshguard)
 
 usage:
   webhook serve [flags]    run the admission server (webhook serve --help lists the flags)
@@ -18,22 +19,30 @@ usage:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runAs(progName(os.Args[0]), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run dispatches subcommands; it returns the process exit code (2 for usage errors).
+// run is runAs under the binary's own name.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runAs("webhook", args, stdout, stderr)
+}
+
+// runAs dispatches subcommands, speaking of itself as prog ("webhook", or
+// "kubectl meshguard" as a kubectl plugin); it returns the process exit
+// code (2 for usage errors).
+func runAs(prog string, args []string, stdout, stderr io.Writer) int {
+	usage := usageAs(prog)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stderr)
+		return serve(prog, args[1:], stderr)
 	case "check":
-		return check(args[1:], os.Stdin, stdout, stderr)
+		return check(prog, args[1:], os.Stdin, stdout, stderr)
 	case "rules":
-		return listRules(args[1:], stdout, stderr)
+		return listRules(prog, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -43,4 +52,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// usageAs is the top-level usage with the commands written as prog runs them.
+func usageAs(prog string) string {
+	return as(prog, usage)
+}
+
+// as writes the commands in a usage text ("  webhook check …", "(webhook
+// serve --help …)", "usage: webhook …") as prog runs them.
+func as(prog, text string) string {
+	for _, before := range []string{"\n  ", "(", "usage: "} {
+		text = strings.ReplaceAll(text, before+"webhook ", before+prog+" ")
+	}
+	return text
 }

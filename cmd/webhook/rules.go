@@ -87,15 +87,18 @@ func declarations() []declaration {
 }
 
 // listRules is `webhook rules`: every rule's declaration, as a table or JSON.
-func listRules(args []string, stdout, stderr io.Writer) int {
+func listRules(prog string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	output := fs.String("o", "text", "output format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: webhook rules [-o text|json]\n\nLists each rule with the objects and operations it reviews; mesh-only rules act only in mesh-enabled namespaces.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stderr, as(prog, "usage: webhook rules [-o text|json]\n\nLists each rule with the objects and operations it reviews; mesh-only rules act only in mesh-enabled namespaces.\n\nFlags:"))
+		printFlags(stderr, fs)
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

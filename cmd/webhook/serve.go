@@ -72,8 +72,12 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	return fs, f
 }
 
-func serve(args []string, stderr io.Writer) int {
+func serve(prog string, args []string, stderr io.Writer) int {
 	fs, f := newServeFlags(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, as(prog, "usage: webhook serve [flags]\n\nRuns the admission server (POST /validate, POST /mutate), the background audit and the metrics.\n\nFlags:"))
+		printFlags(stderr, fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
