@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Separate Go modules whose heavy dependencies stay out of the webhook's go.mod.
-TEST_MODULES := $(wildcard test/istio test/e2e test/chart)
+TEST_MODULES := $(wildcard test/istio test/e2e test/chart test/alerts)
 FUZZTIME ?= 20s
 
 .PHONY: all build test tools unit lint test-modules fuzz-short fuzz demo clean
