@@ -51,7 +51,7 @@ func startAudit(t *testing.T, cfg *rest.Config, leaderElection bool) (string, *p
 
 // startAuditWith is startAudit with the manager's cache wrapped by wrap and
 // the audit's options changed by opts (each may be nil).
-func startAuditWith(t *testing.T, cfg *rest.Config, leaderElection bool, wrap func(cache.Cache) cache.Cache, opts func(*Options)) (string, *prometheus.Registry) {
+func startAuditWith(t testing.TB, cfg *rest.Config, leaderElection bool, wrap func(cache.Cache) cache.Cache, opts func(*Options)) (string, *prometheus.Registry) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

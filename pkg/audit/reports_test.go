@@ -263,7 +263,7 @@ func checkReport(t *testing.T, r *unstructured.Unstructured, owner *admissionreg
 }
 
 // writesTotal sums meshguard_report_writes_total.
-func writesTotal(t *testing.T, reg *prometheus.Registry) float64 {
+func writesTotal(t testing.TB, reg *prometheus.Registry) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
