@@ -125,12 +125,35 @@ func TestPolicyReportsAgainstAPIServer(t *testing.T) {
 		}
 	}
 
+	// Fixed at the source: the ConfigMap's result goes.
+	cm := &corev1.ConfigMap{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "app", Name: "nginx"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["default.conf"] = strings.Replace(cm.Data["default.conf"], "proxy_pass", "proxy_http_version 1.1;\n        proxy_pass", 1)
+	if err := c.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	for _, api := range reports.APIs {
+		waitForReport(t, c, api, "app", "the fixed ConfigMap's result removed", func(r *unstructured.Unstructured) error {
+			return wantResults(r, "ingress-in-mesh Ingress gce fail high")
+		})
+	}
+	if err := c.Create(ctx, nginxConfigMap("app", "nginx-2")); err != nil {
+		t.Fatal(err)
+	}
+	for _, api := range reports.APIs {
+		waitForReport(t, c, api, "app", "a new ConfigMap's result added", func(r *unstructured.Unstructured) error {
+			return wantResults(r, "nginx-http11 ConfigMap nginx-2 fail medium", "ingress-in-mesh Ingress gce fail high")
+		})
+	}
+
 	if err := c.Delete(ctx, ingress("app", "gce", nil)); err != nil {
 		t.Fatal(err)
 	}
 	for _, api := range reports.APIs {
 		waitForReport(t, c, api, "app", "the deleted Ingress's result removed", func(r *unstructured.Unstructured) error {
-			return wantResults(r, "nginx-http11 ConfigMap nginx fail medium")
+			return wantResults(r, "nginx-http11 ConfigMap nginx-2 fail medium")
 		})
 	}
 
