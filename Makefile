@@ -4,10 +4,10 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Separate Go modules whose heavy dependencies stay out of the webhook's go.mod.
-TEST_MODULES := $(wildcard test/istio test/e2e test/chart test/alerts)
+TEST_MODULES := $(wildcard test/istio test/e2e test/chart test/alerts hack/dashboard)
 FUZZTIME ?= 20s
 
-.PHONY: all build test tools unit lint test-modules fuzz-short fuzz demo clean
+.PHONY: all build test tools unit lint test-modules fuzz-short fuzz demo dashboard clean
 
 all: lint build test
 
@@ -59,6 +59,11 @@ fuzz:
 ## demo: a local control plane and meshguard; the story's manifests applied in enforce and audit mode, each outcome printed (ONCE=1: exit after, status 0 only if all are as expected)
 demo: build
 	cd hack/demo && $(GO) build -o $(CURDIR)/bin/demo . && exec $(CURDIR)/bin/demo -repo '$(CURDIR)' -webhook '$(CURDIR)/bin/webhook' $(if $(filter 1 true yes,$(ONCE)),-once)
+
+## dashboard: regenerate deploy/grafana/meshguard.json and the chart's copy from hack/dashboard
+dashboard:
+	cd hack/dashboard && $(GO) run . > $(CURDIR)/deploy/grafana/meshguard.json
+	cp deploy/grafana/meshguard.json deploy/charts/meshguard/files/grafana/meshguard.json
 
 clean:
 	rm -rf bin dist

@@ -12,7 +12,7 @@ import (
 
 // documentedAsOne are values the README documents as a whole rather than
 // key by key.
-var documentedAsOne = []string{"resources", "networkPolicy.metricsNamespaceSelector"}
+var documentedAsOne = []string{"resources", "networkPolicy.metricsNamespaceSelector", "metrics.grafanaDashboard.labels"}
 
 // TestEveryValueIsDocumented keeps the README's values table complete: every
 // leaf of values.yaml has a row, and every row names a value that exists.

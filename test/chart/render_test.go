@@ -44,6 +44,7 @@ type manifests struct {
 	Validating          *admissionregistrationv1.ValidatingWebhookConfiguration
 	Mutating            *admissionregistrationv1.MutatingWebhookConfiguration
 	Secrets             []corev1.Secret
+	ConfigMaps          []corev1.ConfigMap
 	ClusterRoles        []rbacv1.ClusterRole
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 	Roles               []rbacv1.Role
@@ -186,6 +187,8 @@ func (m *manifests) add(doc string) error {
 		return into(m.Mutating)
 	case "Secret":
 		return appendInto(into, &m.Secrets)
+	case "ConfigMap":
+		return appendInto(into, &m.ConfigMaps)
 	case "ClusterRole":
 		return appendInto(into, &m.ClusterRoles)
 	case "ClusterRoleBinding":
