@@ -42,6 +42,17 @@ func ChartDir(t testing.TB) string {
 // is nil when the values turn all of its rules off.
 func RenderChartWebhooks(t testing.TB, values map[string]any) ChartWebhooks {
 	t.Helper()
+	out, err := core.ParseChartWebhooks([]byte(strings.Join(RenderChartDocs(t, values), "\n---\n")))
+	if err != nil {
+		t.Fatalf("render chart with %v: %v", values, err)
+	}
+	return out
+}
+
+// RenderChartDocs renders the chart as RenderChartWebhooks does and returns
+// every manifest file's text, in file name order.
+func RenderChartDocs(t testing.TB, values map[string]any) []string {
+	t.Helper()
 	ch, err := loader.Load(ChartDir(t))
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
@@ -62,11 +73,7 @@ func RenderChartWebhooks(t testing.TB, values map[string]any) ChartWebhooks {
 			docs = append(docs, files[name])
 		}
 	}
-	out, err := core.ParseChartWebhooks([]byte(strings.Join(docs, "\n---\n")))
-	if err != nil {
-		t.Fatalf("render chart with %v: %v", values, err)
-	}
-	return out
+	return docs
 }
 
 // RegisterChart renders the chart with values for a release whose serving

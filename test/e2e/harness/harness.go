@@ -38,6 +38,13 @@ type (
 // Containing returns the warnings in list that contain every one of parts.
 var Containing = core.Containing
 
+// FreePorts and Tail are the core harness's: free loopback ports, and the
+// last lines of a log file.
+var (
+	FreePorts = core.FreePorts
+	Tail      = core.Tail
+)
+
 // RepoRoot returns the repository root above the working directory, which
 // go test sets to the package directory.
 func RepoRoot(t testing.TB) string {
