@@ -53,6 +53,9 @@ type Built struct {
 	Compressed int64
 	// Tarball is the docker-loadable file for this platform.
 	Tarball string
+	// SBOM is the SPDX JSON file of the binary; the index carries it too,
+	// as an artifact whose subject is this image.
+	SBOM string
 }
 
 // Result is what assemble wrote.
@@ -133,6 +136,7 @@ func assemble(s Spec, out string) (Result, error) {
 	}
 	res := Result{Tag: tag, Layout: filepath.Join(out, "oci")}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	var sboms []sbomFor
 	for _, b := range s.Binaries {
 		img, err := s.image(b)
 		if err != nil {
@@ -152,11 +156,49 @@ func assemble(s Spec, out string) (Result, error) {
 			return Result{}, fmt.Errorf("docker tarball %s: %w", built.Tarball, err)
 		}
 		res.Images = append(res.Images, built)
+		sboms = append(sboms, sbomFor{img, b})
+	}
+	// The SBOMs follow the images, so the images keep their index order.
+	for i, sb := range sboms {
+		art, err := sb.attach(s, out)
+		if err != nil {
+			return Result{}, err
+		}
+		platform := sbomPlatform
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        plainImage{art},
+			Descriptor: v1.Descriptor{Platform: &platform},
+		})
+		res.Images[i].SBOM = sb.path(s, out)
 	}
 	if res.Index, err = idx.Digest(); err != nil {
 		return Result{}, err
 	}
 	return res, writeLayout(res.Layout, idx, s.Version)
+}
+
+// sbomFor is one image whose SBOM is still to write and attach.
+type sbomFor struct {
+	img v1.Image
+	bin Binary
+}
+
+func (s sbomFor) path(spec Spec, out string) string {
+	return filepath.Join(out, fmt.Sprintf("meshguard-%s-%s-%s.spdx.json", spec.Version, s.bin.Platform.OS, s.bin.Platform.Architecture))
+}
+
+// attach writes the binary's SBOM next to the tarballs and returns it as an
+// artifact referring to the image.
+func (s sbomFor) attach(spec Spec, out string) (v1.Image, error) {
+	doc, err := sbom(s.bin.Path, spec.Created)
+	if err != nil {
+		return nil, err
+	}
+	path := s.path(spec, out)
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		return nil, err
+	}
+	return sbomArtifact(s.img, doc, filepath.Base(path), spec.Created)
 }
 
 // plainImage lists an image in the index without the artifactType that

@@ -54,6 +54,7 @@ func TestImage(t *testing.T) {
 	t.Run("reproducible", func(t *testing.T) { testReproducible(t, spec, first) })
 	t.Run("layout", func(t *testing.T) { testLayout(t, spec, first) })
 	t.Run("filesystem", func(t *testing.T) { testFilesystem(t, spec, first) })
+	t.Run("sboms", func(t *testing.T) { testSBOMs(t, spec, first) })
 	t.Run("runs as nonroot", func(t *testing.T) { testRunsAsNonroot(t, spec, first) })
 }
 
@@ -78,6 +79,9 @@ func testReproducible(t *testing.T, spec Spec, first Result) {
 		}
 		if !sameFile(t, a.Tarball, b.Tarball) {
 			t.Errorf("%s: docker tarballs differ", a.Platform)
+		}
+		if !sameFile(t, a.SBOM, b.SBOM) {
+			t.Errorf("%s: SBOMs differ", a.Platform)
 		}
 	}
 	if !sameFile(t, filepath.Join(first.Layout, "index.json"), filepath.Join(second.Layout, "index.json")) {

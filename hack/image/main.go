@@ -111,6 +111,7 @@ func printResult(w io.Writer, res Result) {
 	for _, b := range res.Images {
 		fmt.Fprintf(w, "%-12s %s  compressed %s  %s\n",
 			b.Platform.String(), b.Digest, humanSize(b.Compressed), b.Tarball)
+		fmt.Fprintf(w, "%-12s %s\n", "  sbom", b.SBOM)
 	}
 }
 
