@@ -15,6 +15,7 @@ usage:
   webhook serve [flags]    run the admission server (webhook serve --help lists the flags)
   webhook check -f PATH    run the rules offline on manifests (webhook check --help)
   webhook rules [-o json]  list the rules and the objects each reviews
+  webhook remove-webhooks  delete meshguard's webhook configurations (the chart's pre-delete hook)
   webhook version          print the version and commit
 `
 
@@ -43,6 +44,8 @@ func runAs(prog string, args []string, stdout, stderr io.Writer) int {
 		return check(prog, args[1:], os.Stdin, stdout, stderr)
 	case "rules":
 		return listRules(prog, args[1:], stdout, stderr)
+	case "remove-webhooks":
+		return removeWebhooks(prog, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

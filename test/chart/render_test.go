@@ -49,6 +49,9 @@ type manifests struct {
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 	Roles               []rbacv1.Role
 	RoleBindings        []rbacv1.RoleBinding
+	// Hooks are Helm hook resources (helm.sh/hook), by kind, kept apart
+	// from what the release installs.
+	Hooks map[string][]string
 	// Custom resources (cert-manager, Prometheus Operator), by kind.
 	Custom map[string][]map[string]any
 	Notes  string
@@ -157,9 +160,19 @@ func stripComments(doc string) string {
 // add decodes one document strictly: a field the type does not know is a
 // bug in a template, not something to drop silently.
 func (m *manifests) add(doc string) error {
-	var head struct{ Kind string }
+	var head struct {
+		Kind     string
+		Metadata struct{ Annotations map[string]string }
+	}
 	if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
 		return err
+	}
+	if head.Metadata.Annotations["helm.sh/hook"] != "" {
+		if m.Hooks == nil {
+			m.Hooks = map[string][]string{}
+		}
+		m.Hooks[head.Kind] = append(m.Hooks[head.Kind], doc)
+		return nil
 	}
 	m.Docs = append(m.Docs, doc)
 	into := func(v any) error { return yaml.UnmarshalStrict([]byte(doc), v) }
