@@ -26,7 +26,11 @@ type reporting struct {
 	resync time.Duration
 }
 
-// run writes reports until ctx ends; ready closes when the audit's first
+// detectInterval is how often the report APIs the cluster serves are
+// looked up again.
+const detectInterval = time.Minute
+
+// runReports writes reports until ctx ends; ready closes when the audit's first
 // full pass is complete.
 func (a *auditor) runReports(ctx context.Context, ready <-chan struct{}) {
 	r := a.reports
@@ -41,9 +45,15 @@ func (a *auditor) runReports(ctx context.Context, ready <-chan struct{}) {
 	a.store.markDirty()
 	tick := time.NewTicker(r.interval)
 	defer tick.Stop()
-	last := time.Now()
+	last, detected := time.Now(), time.Now()
 	for {
-		if len(r.writer.Detect()) > 0 || time.Since(last) >= r.resync {
+		// A report API installed later is found within a minute; asking
+		// more often would cost a discovery request per missing API.
+		appeared := false
+		if time.Since(detected) >= detectInterval {
+			detected, appeared = time.Now(), len(r.writer.Detect()) > 0
+		}
+		if appeared || time.Since(last) >= r.resync {
 			last = time.Now()
 			a.pruneReports(ctx)
 			a.store.markDirty()
