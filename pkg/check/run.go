@@ -114,9 +114,16 @@ type runner struct {
 func (r *runner) review(ctx context.Context, o *Object) error {
 	asked := &lookups{}
 	ctx = withLookups(ctx, asked)
+	apiVersion, raw := o.APIVersion, o.raw
+	if v1, ok, err := retired(o); ok {
+		if err != nil {
+			return err
+		}
+		apiVersion, raw = "networking.k8s.io/v1", v1
+	}
 	res, err := r.reviewer.Review(ctx, admit.Object{
-		APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
-		UID: types.UID(fmt.Sprintf("check-%d-%d", o.DocumentIndex, o.Item)), Raw: o.raw,
+		APIVersion: apiVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
+		UID: types.UID(fmt.Sprintf("check-%d-%d", o.DocumentIndex, o.Item)), Raw: raw,
 	})
 	if res == nil {
 		return err
