@@ -108,8 +108,10 @@ func (w *Writer) sync(ctx context.Context, api API, ns string, results []Result)
 	if same(have, want) {
 		return nil
 	}
+	// What others put on the report (labels, annotations) stays.
 	want.SetResourceVersion(have.GetResourceVersion())
 	want.SetLabels(merge(have.GetLabels(), want.GetLabels()))
+	want.SetAnnotations(have.GetAnnotations())
 	return w.write(ctx, "update", want, w.Client.Update(ctx, want))
 }
 
