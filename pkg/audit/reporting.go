@@ -58,8 +58,10 @@ func (a *auditor) runReports(ctx context.Context, ready <-chan struct{}) {
 			a.pruneReports(ctx)
 			a.store.markDirty()
 		}
-		for _, ns := range a.store.takeDirty() {
-			if err := r.writer.Sync(ctx, ns, a.store.results(ns, a.apiVersion)); err != nil {
+		dirty := a.store.takeDirty()
+		results := a.store.results(dirty, a.apiVersion)
+		for _, ns := range dirty {
+			if err := r.writer.Sync(ctx, ns, results[ns]); err != nil {
 				a.log.Error(err, "could not write a policy report; retrying at the next interval", "namespace", ns)
 				a.store.markDirty(ns)
 			}

@@ -46,18 +46,23 @@ func (s *store) namespaces() map[string]bool {
 	return out
 }
 
-// results are namespace ns's findings as report results; apiVersion names
-// the API version of each audited kind.
-func (s *store) results(ns string, apiVersion func(kind string) string) []reports.Result {
+// results are the findings of the namespaces nss as report results, by
+// namespace, in one pass over the store; apiVersion names the API version
+// of each audited kind. A namespace without findings maps to none.
+func (s *store) results(nss []string, apiVersion func(kind string) string) map[string][]reports.Result {
+	want := make(map[string]bool, len(nss))
+	for _, ns := range nss {
+		want[ns] = true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []reports.Result
+	out := make(map[string][]reports.Result, len(nss))
 	for ref, fs := range s.objects {
-		if ref.Namespace != ns {
+		if !want[ref.Namespace] {
 			continue
 		}
 		for _, f := range fs {
-			out = append(out, reports.Result{
+			out[ref.Namespace] = append(out[ref.Namespace], reports.Result{
 				Rule: f.Rule, Action: f.Severity, APIVersion: apiVersion(ref.Kind), Kind: ref.Kind,
 				Namespace: ref.Namespace, Name: ref.Name, Message: f.Message, Since: f.Since,
 			})
