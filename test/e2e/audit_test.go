@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshguard/meshguard/test/e2e/harness"
 )
@@ -75,10 +78,17 @@ func TestAuditReportsExistingObjects(t *testing.T) {
 		}},
 	)
 
+	// The policy report CRDs the chart can install, so the audit's reports
+	// are written and checked too.
+	crds := filepath.Join(harness.ChartDir(t), "files", "crds")
+	if _, err := envtest.InstallCRDs(cp.Config, envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatalf("installing the report CRDs: %v", err)
+	}
+
 	wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
 		Kubeconfig: cp.Kubeconfig,
 		Mode:       "audit",
-		ExtraArgs:  []string{"--audit-interval=1h"},
+		ExtraArgs:  []string{"--audit-interval=1h", "--policy-reports", "--policy-report-interval=1s", "--events"},
 	})
 
 	ingress := "ingress-in-mesh Ingress " + meshed + "/web"
@@ -86,6 +96,9 @@ func TestAuditReportsExistingObjects(t *testing.T) {
 		return got[ingress] && got["nginx-http11 ConfigMap "+meshed+"/nginx"] &&
 			got["gce-metadata-address ServiceEntry "+meshed+"/gce-metadata"] && !got["ingress-in-mesh Ingress "+later+"/web"]
 	})
+	waitPolicyReport(t, cp.Client, meshed, "the existing objects' results",
+		"gce-metadata-address ServiceEntry gce-metadata fail", "ingress-in-mesh Ingress web fail", "nginx-http11 ConfigMap nginx fail")
+	waitForEvent(t, cp.Client, auditGCEIngress(meshed), "MeshguardViolation", "[ingress-in-mesh] enforce mode would deny this object:")
 	gauge := `meshguard_violations{namespace="` + meshed + `",rule="ingress-in-mesh"} 1`
 	if m := auditMetrics(t, wh); !strings.Contains(m, gauge) {
 		t.Errorf("/metrics lacks %s:\n%s", gauge, m)
@@ -101,6 +114,9 @@ func TestAuditReportsExistingObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAudit(t, wh, "the fixed Ingress is cleared", func(got map[string]bool) bool { return !got[ingress] })
+	// Served by Istio, it is advice now (use the Gateway API): a warn result.
+	waitPolicyReport(t, cp.Client, meshed, "the fixed Ingress's failure gone",
+		"gce-metadata-address ServiceEntry gce-metadata fail", "ingress-in-mesh Ingress web warn", "nginx-http11 ConfigMap nginx fail")
 	if m := auditMetrics(t, wh); strings.Contains(m, `meshguard_violations{namespace="`+meshed+`",rule="ingress-in-mesh"}`) {
 		t.Errorf("the ingress-in-mesh series outlived its last finding:\n%s", m)
 	}
@@ -116,6 +132,33 @@ func TestAuditReportsExistingObjects(t *testing.T) {
 	}
 	waitAudit(t, wh, "the Ingress of a namespace that joined the mesh is reported", func(got map[string]bool) bool {
 		return got["ingress-in-mesh Ingress "+later+"/web"]
+	})
+	waitPolicyReport(t, cp.Client, later, "the joining namespace's report", "ingress-in-mesh Ingress web fail")
+}
+
+// waitPolicyReport waits until the PolicyReport meshguard writes in ns
+// holds exactly the results "policy kind name result", sorted.
+func waitPolicyReport(t *testing.T, c client.Client, ns, what string, want ...string) {
+	t.Helper()
+	harness.WaitFor(t, auditWait, "PolicyReport "+ns+"/meshguard: "+what, func() error {
+		r := &unstructured.Unstructured{}
+		r.SetAPIVersion("wgpolicyk8s.io/v1alpha2")
+		r.SetKind("PolicyReport")
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "meshguard"}, r); err != nil {
+			return err
+		}
+		results, _, _ := unstructured.NestedSlice(r.Object, "results")
+		var got []string
+		for _, x := range results {
+			res := x.(map[string]any)
+			ref := res["resources"].([]any)[0].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %s %s %s", res["policy"], ref["kind"], ref["name"], res["result"]))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("results %q, want %q", got, want)
+		}
+		return nil
 	})
 }
 

@@ -42,11 +42,10 @@ require (
 	github.com/go-openapi/swag/typeutils v0.27.1 // indirect
 	github.com/go-openapi/swag/yamlutils v0.27.1 // indirect
 	github.com/gobwas/glob v0.2.3 // indirect
-	github.com/google/gnostic-models v0.7.0 // indirect
+	github.com/google/gnostic-models v0.7.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/huandu/xstrings v1.5.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/meshguard/meshguard v0.0.0-00010101000000-000000000000 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
@@ -85,6 +84,9 @@ require (
 
 replace github.com/meshguard/meshguard => ../..
 
-require github.com/meshguard/meshguard/internal/harness v0.0.0-00010101000000-000000000000
+require (
+	github.com/meshguard/meshguard v0.0.0-00010101000000-000000000000
+	github.com/meshguard/meshguard/internal/harness v0.0.0-00010101000000-000000000000
+)
 
 replace github.com/meshguard/meshguard/internal/harness => ../../internal/harness
