@@ -14,6 +14,7 @@ const usage = `meshguard admission webhook (also a kubectl plugin: link it as ku
 usage:
   webhook serve [flags]    run the admission server (webhook serve --help lists the flags)
   webhook check -f PATH    run the rules offline on manifests (webhook check --help)
+  webhook convert -f PATH  turn Ingresses into Gateway API objects, offline (webhook convert --help)
   webhook rules [-o json]  list the rules and the objects each reviews
   webhook remove-webhooks  delete meshguard's webhook configurations (the chart's pre-delete hook)
   webhook version          print the version and commit
@@ -42,6 +43,8 @@ func runAs(prog string, args []string, stdout, stderr io.Writer) int {
 		return serve(prog, args[1:], stderr)
 	case "check":
 		return check(prog, args[1:], os.Stdin, stdout, stderr)
+	case "convert":
+		return convertCmd(prog, args[1:], os.Stdin, stdout, stderr)
 	case "rules":
 		return listRules(prog, args[1:], stdout, stderr)
 	case "remove-webhooks":
