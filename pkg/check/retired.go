@@ -24,9 +24,25 @@ func retired(o *Object) (converted []byte, ok bool, err error) {
 	o.add(RetiredAPIRule, Deny, fmt.Sprintf(
 		"Ingress %q uses %s, which Kubernetes removed in 1.22: the API server refuses it; write it as networking.k8s.io/v1 (spec.backend → spec.defaultBackend, serviceName/servicePort → service.name/service.port.number or .name, and a pathType on every path: ImplementationSpecific keeps the old meaning)",
 		o.Name, o.APIVersion))
-	var obj map[string]any
-	if err := json.Unmarshal(o.raw, &obj); err != nil {
+	converted, err = IngressV1(o.raw)
+	if err != nil {
 		return nil, true, fmt.Errorf("Ingress %q: %w", o.Name, err)
+	}
+	return converted, true, nil
+}
+
+// RetiredIngress reports an Ingress API version Kubernetes 1.22 removed.
+func RetiredIngress(apiVersion string) bool { return retiredIngress[apiVersion] }
+
+// IngressV1 rewrites an extensions/v1beta1 or networking.k8s.io/v1beta1
+// Ingress (JSON) as networking.k8s.io/v1: spec.backend becomes
+// spec.defaultBackend, serviceName/servicePort become service.name and
+// service.port.number or .name, and a path without pathType gets
+// ImplementationSpecific, the old meaning.
+func IngressV1(raw []byte) ([]byte, error) {
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, err
 	}
 	obj["apiVersion"] = "networking.k8s.io/v1"
 	if spec, _ := obj["spec"].(map[string]any); spec != nil {
@@ -52,8 +68,7 @@ func retired(o *Object) (converted []byte, ok bool, err error) {
 			}
 		}
 	}
-	converted, err = json.Marshal(obj)
-	return converted, true, err
+	return json.Marshal(obj)
 }
 
 // v1Backend rewrites a v1beta1 backend (serviceName, servicePort) as a v1

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshguard/meshguard/pkg/check"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -53,9 +54,6 @@ func (e *DocError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *DocError) Unwrap() error { return e.Err }
-
-// retiredIngress are the Ingress API versions Kubernetes 1.22 removed.
-var retiredIngress = map[string]bool{"extensions/v1beta1": true, "networking.k8s.io/v1beta1": true}
 
 // Read adds the Ingresses, Services and IngressClasses of one file (YAML
 // documents separated by "---", or JSON values; List kinds are expanded) to
@@ -144,10 +142,10 @@ func readHead(j []byte) (*head, error) {
 // readObject keeps Ingresses, Services and IngressClasses.
 func (in *Input) readObject(h *head, j []byte) error {
 	switch {
-	case h.Kind == "Ingress" && (h.APIVersion == "networking.k8s.io/v1" || retiredIngress[h.APIVersion]):
-		if retiredIngress[h.APIVersion] {
+	case h.Kind == "Ingress" && (h.APIVersion == "networking.k8s.io/v1" || check.RetiredIngress(h.APIVersion)):
+		if check.RetiredIngress(h.APIVersion) {
 			var err error
-			if j, err = v1Ingress(j); err != nil {
+			if j, err = check.IngressV1(j); err != nil {
 				return fmt.Errorf("Ingress (%s) does not decode: %v", h.APIVersion, err)
 			}
 		}
@@ -156,7 +154,7 @@ func (in *Input) readObject(h *head, j []byte) error {
 			return fmt.Errorf("Ingress does not decode as %s: %v", h.APIVersion, err)
 		}
 		in.Ingresses = append(in.Ingresses, ing)
-		if retiredIngress[h.APIVersion] {
+		if check.RetiredIngress(h.APIVersion) {
 			if in.Retired == nil {
 				in.Retired = map[*networkingv1.Ingress]string{}
 			}
@@ -266,61 +264,6 @@ func splitJSON(data []byte) ([]document, error) {
 		}
 		docs = append(docs, document{data: raw, line: line})
 	}
-}
-
-// v1Ingress rewrites an extensions/v1beta1 or networking.k8s.io/v1beta1
-// Ingress as networking.k8s.io/v1: spec.backend becomes
-// spec.defaultBackend, serviceName/servicePort become service.name and
-// service.port.number or .name, and a path without pathType gets
-// ImplementationSpecific, the old meaning.
-func v1Ingress(j []byte) ([]byte, error) {
-	var obj map[string]any
-	if err := json.Unmarshal(j, &obj); err != nil {
-		return nil, err
-	}
-	obj["apiVersion"] = "networking.k8s.io/v1"
-	if spec, _ := obj["spec"].(map[string]any); spec != nil {
-		if b, ok := spec["backend"]; ok {
-			spec["defaultBackend"] = v1Backend(b)
-			delete(spec, "backend")
-		}
-		rules, _ := spec["rules"].([]any)
-		for _, r := range rules {
-			rule, _ := r.(map[string]any)
-			http, _ := rule["http"].(map[string]any)
-			paths, _ := http["paths"].([]any)
-			for _, p := range paths {
-				path, _ := p.(map[string]any)
-				if path == nil {
-					continue
-				}
-				if _, ok := path["pathType"]; !ok {
-					path["pathType"] = string(networkingv1.PathTypeImplementationSpecific)
-				}
-				if b, ok := path["backend"]; ok {
-					path["backend"] = v1Backend(b)
-				}
-			}
-		}
-	}
-	return json.Marshal(obj)
-}
-
-// v1Backend rewrites a v1beta1 backend (serviceName, servicePort) as a v1
-// one; a resource backend is the same in both.
-func v1Backend(b any) any {
-	m, _ := b.(map[string]any)
-	if m == nil || m["serviceName"] == nil {
-		return b
-	}
-	port := map[string]any{}
-	switch p := m["servicePort"].(type) {
-	case string:
-		port["name"] = p
-	case float64:
-		port["number"] = p
-	}
-	return map[string]any{"service": map[string]any{"name": m["serviceName"], "port": port}}
 }
 
 // shiftLines adds by to every "line N" of a YAML library message, whose
