@@ -13,6 +13,7 @@ import (
 
 	offline "github.com/meshguard/meshguard/pkg/check"
 	"github.com/meshguard/meshguard/pkg/cluster"
+	"github.com/meshguard/meshguard/pkg/convert"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
@@ -43,6 +44,10 @@ comments, key order, quoting and layout stay. The findings then go to stderr
 (to stdout with --in-place). The meshguard.dev/mutated annotation the webhook
 adds in the cluster is not written: fixing the source leaves nothing to flag.
 
+--convert prints, to stdout, the Gateway API objects that replace each
+Ingress ingress-in-mesh denies (webhook convert --help says how they are
+made); the findings and the conversion's report go to stderr.
+
 Exit codes:
   0  no denials, no unknown namespaces, no changes left to make (warnings allowed)
   1  findings: an object would be denied, sits in an unknown namespace, or
@@ -58,6 +63,7 @@ type checkFlags struct {
 	files            listFlag
 	output           string
 	fix, inPlace     bool
+	convert          bool
 	namespace        string
 	meshNamespaces   listFlag
 	namespaceLabels  listFlag
@@ -80,6 +86,7 @@ func newCheckFlags(prog string, out io.Writer) (*flag.FlagSet, *checkFlags) {
 	fs.StringVar(&f.output, "o", offline.FormatText, "output format: text, json or junit")
 	fs.BoolVar(&f.fix, "fix", false, "write the mutating rules' changes into the manifests (to stdout, or in place with --in-place)")
 	fs.BoolVar(&f.inPlace, "in-place", false, "with --fix, rewrite the files instead of printing them")
+	fs.BoolVar(&f.convert, "convert", false, "print the Gateway API objects that replace each denied Ingress (as webhook convert does) to stdout; the findings and the conversion's report go to stderr")
 	fs.StringVar(&f.namespace, "namespace", "default", "namespace of namespaced objects that name none, as kubectl's --namespace")
 	fs.Var(&f.meshNamespaces, "mesh-namespace", "NAME: a namespace in the mesh (labelled istio-injection=enabled); repeatable")
 	fs.Var(&f.namespaceLabels, "namespace-labels", "NAME=k=v,k=v: a namespace's labels; repeatable; wins over a Namespace in the input")
@@ -123,6 +130,9 @@ func check(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer
 			return offline.ExitError
 		}
 	}
+	if f.convert {
+		out = stderr
+	}
 	code := report.ExitCode()
 	if f.fix && f.inPlace {
 		for _, file := range files {
@@ -142,6 +152,16 @@ func check(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	for _, e := range report.Errors() {
 		fmt.Fprintf(stderr, "webhook check: %v\n", e)
 	}
+	if f.convert {
+		format := convert.FormatText
+		if f.output == offline.FormatJSON {
+			format = convert.FormatJSON
+		}
+		if err := writeReplacements(report, format, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "webhook check: --convert: %v\n", err)
+			return offline.ExitError
+		}
+	}
 	return code
 }
 
@@ -157,6 +177,9 @@ func (f *checkFlags) options(extra []string) (offline.Options, error) {
 	}
 	if f.inPlace && !f.fix {
 		return offline.Options{}, errors.New("--in-place only makes sense with --fix")
+	}
+	if f.convert && f.fix && !f.inPlace {
+		return offline.Options{}, errors.New("--convert and --fix both print to stdout: add --in-place to --fix, or run them one at a time")
 	}
 	if f.inPlace && slices.Contains(f.files, "-") {
 		return offline.Options{}, errors.New("--in-place cannot rewrite stdin: drop -f - or --in-place")

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 const storyDir = "../../examples/story"
 
 // The message README.md quotes for the story's Ingress.
-const storyIngressDenial = `Ingress "my-app" is not allowed in namespace "my-app": the namespace is in the Istio mesh (istio-injection=enabled) and this Ingress is served by "gce" (annotation kubernetes.io/ingress.class), which bypasses mesh routing and mTLS; expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService; note that the global static IP "gad-my-app" (kubernetes.io/ingress.global-static-ip-name) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway`
+const storyIngressDenial = `Ingress "my-app" is not allowed in namespace "my-app": the namespace is in the Istio mesh (istio-injection=enabled) and this Ingress is served by "gce" (annotation kubernetes.io/ingress.class), which bypasses mesh routing and mTLS; expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService; note that the global static IP "gad-my-app" (kubernetes.io/ingress.global-static-ip-name) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway; ` + "`kubectl meshguard convert -n my-app -f FILE`" + ` prints the objects that replace it (FILE: this Ingress's manifest)`
 
 type finding struct {
 	File, Rule, Severity, Message, Kind, Name, Namespace string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,9 +15,10 @@ import (
 	"github.com/meshguard/meshguard/pkg/convert"
 )
 
-const convertUsage = `usage: webhook convert -f PATH [-f PATH...] [flags]
+const convertUsage = `usage: webhook convert -f PATH [-f PATH...] [-n NAMESPACE] [flags]
+       webhook convert [-n NAMESPACE | -A] [INGRESS...] [--kubeconfig FILE] [--context NAME] [flags]
 
-Turns Ingresses into the Gateway API objects that replace them, offline: a
+Turns Ingresses into the Gateway API objects that replace them: a
 Gateway (gatewayClassName istio) per namespace, or one shared Gateway with
 --gateway NAME.NS; an HTTPRoute per host; a ReferenceGrant where a
 certificate Secret lives outside the Gateway's namespace. PATH is a file, a
@@ -24,7 +26,15 @@ folder (read recursively: *.yaml, *.yml, *.json) or - for stdin;
 multi-document YAML, JSON, Lists and kubectl get -o yaml output are read.
 networking.k8s.io/v1 Ingresses are read, and the retired extensions/v1beta1
 and networking.k8s.io/v1beta1 ones. Services in the input resolve backends
-that name a port; other kinds are skipped.
+that name a port; other kinds are skipped. -n names the namespace of objects
+that name none (default "default").
+
+Without -f, the Ingresses are read from the cluster of the kubeconfig
+($KUBECONFIG, ~/.kube/config, or the pod's service account), with gets and
+lists only: the named INGRESSes of one namespace (-n, default the context's),
+every Ingress of that namespace, or of all namespaces with -A; the Services
+of those namespaces and the IngressClasses are read to resolve ports and
+classes. Nothing is written to the cluster.
 
 The objects go to stdout as YAML. The report goes to stderr: each Ingress
 annotation and field that was carried, approximated or not carried, and what
@@ -46,6 +56,7 @@ type convertFlags struct {
 	gateway      string
 	staticIPs    listFlag
 	reportFormat string
+	scope        clusterScope
 }
 
 func newConvertFlags(prog string, out io.Writer) (*flag.FlagSet, *convertFlags) {
@@ -61,36 +72,39 @@ func newConvertFlags(prog string, out io.Writer) (*flag.FlagSet, *convertFlags) 
 	fs.StringVar(&f.gateway, "gateway", "", "NAME or NAME.NAMESPACE of the Gateway (default \""+convert.DefaultGatewayName+"\", one per namespace); with .NAMESPACE one Gateway there serves every Ingress")
 	fs.Var(&f.staticIPs, "static-ip", "NAME=IP: the address of the static IP an Ingress names in kubernetes.io/ingress.global-static-ip-name; goes into the Gateway's spec.addresses; repeatable")
 	fs.StringVar(&f.reportFormat, "report-format", convert.FormatText, "report format on stderr: text or json")
+	for _, n := range []string{"n", "namespace"} {
+		fs.StringVar(&f.scope.namespace, n, "", "with -f: the namespace of objects that name none (default \"default\"); else the namespace read from the cluster (default: the context's)")
+	}
+	for _, n := range []string{"A", "all-namespaces"} {
+		fs.BoolVar(&f.scope.all, n, false, "read the Ingresses of every namespace of the cluster")
+	}
+	fs.StringVar(&f.scope.kubeconfig, "kubeconfig", "", "kubeconfig file to read the cluster from (default: $KUBECONFIG, ~/.kube/config, then the in-cluster config)")
+	fs.StringVar(&f.scope.context, "context", "", "the kubeconfig context to use (default: its current context)")
 	return fs, f
 }
 
 func convertCmd(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs, f := newConvertFlags(prog, stderr)
-	if err := fs.Parse(args); err != nil {
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return offline.ExitError
 	}
-	opts, err := f.options(fs.Args())
+	f.scope.names = names
+	opts, err := f.options()
 	if err != nil {
 		fmt.Fprintf(stderr, "webhook convert: %v\n", err)
 		return offline.ExitError
 	}
-	inputs, err := offline.ReadPaths(f.files, stdin)
+	in, err := f.input(stdin, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "webhook convert: %v\n", err)
 		return offline.ExitError
-	}
-	in := &convert.Input{}
-	for _, file := range inputs {
-		if err := in.Read(file.Name, file.Data); err != nil {
-			fmt.Fprintf(stderr, "webhook convert: %v\n", err)
-			return offline.ExitError
-		}
 	}
 	if len(in.Ingresses) == 0 {
-		fmt.Fprintln(stderr, "webhook convert: the input holds no Ingress: nothing to convert")
+		fmt.Fprintf(stderr, "webhook convert: %s holds no Ingress: nothing to convert\n", f.source())
 		return 0
 	}
 	res := convert.Convert(in, opts)
@@ -108,13 +122,46 @@ func convertCmd(prog string, args []string, stdin io.Reader, stdout, stderr io.W
 	return 0
 }
 
-func (f *convertFlags) options(extra []string) (convert.Options, error) {
-	var o convert.Options
+// input reads the files of -f, or else the cluster.
+func (f *convertFlags) input(stdin io.Reader, stderr io.Writer) (*convert.Input, error) {
+	if len(f.files) == 0 {
+		return readCluster(context.Background(), f.scope, func(msg string) { fmt.Fprintf(stderr, "webhook convert: %s\n", msg) })
+	}
+	inputs, err := offline.ReadPaths(f.files, stdin)
+	if err != nil {
+		return nil, err
+	}
+	in := &convert.Input{}
+	for _, file := range inputs {
+		if err := in.Read(file.Name, file.Data); err != nil {
+			return nil, err
+		}
+	}
+	if f.scope.namespace != "" {
+		defaultNamespace(in, f.scope.namespace)
+	}
+	return in, nil
+}
+
+// source names what was read, for messages.
+func (f *convertFlags) source() string {
 	switch {
-	case len(extra) > 0:
-		return o, fmt.Errorf("unexpected argument %q: name inputs with -f", extra[0])
-	case len(f.files) == 0:
-		return o, errors.New("no input: pass -f PATH (a file, a folder, or - for stdin)")
+	case len(f.files) > 0:
+		return "the input"
+	case f.scope.all:
+		return "the cluster"
+	case f.scope.namespace != "":
+		return fmt.Sprintf("namespace %q", f.scope.namespace)
+	}
+	return "the context's namespace"
+}
+
+func (f *convertFlags) options() (convert.Options, error) {
+	var o convert.Options
+	if err := f.scope.check(f.files); err != nil {
+		return o, err
+	}
+	switch {
 	case f.to == "istio":
 		return o, errors.New("--to istio is not supported in this version: only --to gateway-api is; convert to Gateway API (Istio serves it with gatewayClassName istio)")
 	case f.to != "gateway-api":

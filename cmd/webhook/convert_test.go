@@ -23,14 +23,17 @@ func TestConvertUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no input":              {nil, "no input: pass -f PATH"},
+		"no cluster":            {[]string{"--kubeconfig", "does-not-exist"}, "no cluster to read"},
+		"-A and -n":             {[]string{"-A", "-n", "shop"}, "-A and -n: pass one of them"},
+		"-A and names":          {[]string{"-A", "web"}, "-A with Ingress names (web)"},
+		"files and names":       {[]string{"-f", storyDir, "web"}, "-f reads files; --kubeconfig"},
+		"files and a context":   {[]string{"-f", storyDir, "--context", "prod"}, "-f reads files; --kubeconfig"},
 		"--to istio":            {[]string{"-f", storyDir, "--to", "istio"}, "--to istio is not supported in this version"},
 		"an unknown target":     {[]string{"-f", storyDir, "--to", "nginx"}, `--to "nginx": only gateway-api is supported`},
 		"a bad report format":   {[]string{"-f", storyDir, "--report-format", "xml"}, `--report-format "xml": use text or json`},
 		"a bad gateway name":    {[]string{"-f", storyDir, "--gateway", "Edge_1"}, `--gateway "Edge_1"`},
 		"a bad static IP":       {[]string{"-f", storyDir, "--static-ip", "ip=not-an-ip"}, `"not-an-ip" is not an IP address`},
 		"a static IP with no =": {[]string{"-f", storyDir, "--static-ip", "ip"}, "use NAME=IP"},
-		"an extra argument":     {[]string{"-f", storyDir, "x.yaml"}, `unexpected argument "x.yaml"`},
 		"a missing path":        {[]string{"-f", "does-not-exist"}, "-f does-not-exist: no such file or directory"},
 	}
 	for name, tc := range tests {

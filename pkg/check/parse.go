@@ -61,6 +61,9 @@ type Object struct {
 	patch []jsonpatch.Operation
 }
 
+// JSON is the object as written in the input, as JSON.
+func (o *Object) JSON() []byte { return o.raw }
+
 // DocError says which document of which file could not be read or checked.
 type DocError struct {
 	File string

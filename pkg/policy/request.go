@@ -20,9 +20,12 @@ type Meta struct {
 	Namespace    string `json:"namespace"`
 	// UID is set on updates, and on creates once the object is named
 	// (validating admission); mutating admission of a create has none.
-	UID         string            `json:"uid"`
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
+	UID string `json:"uid"`
+	// ResourceVersion is set on objects stored already (updates, the
+	// audit's), never on a create.
+	ResourceVersion string            `json:"resourceVersion"`
+	Labels          map[string]string `json:"labels"`
+	Annotations     map[string]string `json:"annotations"`
 	// OwnerReferences are read only for whether a controller owns the object.
 	OwnerReferences []struct {
 		Controller *bool `json:"controller"`

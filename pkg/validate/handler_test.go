@@ -101,7 +101,8 @@ func TestIngressInMesh(t *testing.T) {
 			file: "ingress-classless.yaml", ns: "ambient", want: denied("(istio.io/dataplane-mode=ambient)")},
 		"a gce Ingress is denied with the global static IP hint": {
 			file: "ingress-gce-static-ip.yaml", ns: "injected",
-			want: denied(`served by "gce" (annotation kubernetes.io/ingress.class)`, `global static IP "gad-my-app"`, "loadBalancerIP")},
+			want: denied(`served by "gce" (annotation kubernetes.io/ingress.class)`, `global static IP "gad-my-app"`, "loadBalancerIP",
+				"; `kubectl meshguard convert -n injected -f FILE` prints the objects that replace it (FILE: this Ingress's manifest)")},
 		"an nginx-class Ingress is denied naming its controller": {
 			file: "ingress-nginx-class.yaml", ns: "revision",
 			want: denied(`IngressClass "nginx" (controller k8s.io/ingress-nginx)`)},
@@ -138,7 +139,7 @@ func TestIngressInMesh(t *testing.T) {
 			want: want{allowed: true, warnings: []string{"metadata-only update is allowed", "changes to its spec will be denied"}}},
 		"an UPDATE that changes the spec is denied": {
 			op: admissionv1.Update, old: "ingress-gce-static-ip.yaml", file: "ingress-gce-static-ip-new-backend.yaml", ns: "injected",
-			want: denied(`Ingress "my-app" is not allowed`)},
+			want: denied(`Ingress "my-app" is not allowed`, "; `kubectl meshguard convert -n injected my-app` prints the objects that replace it")},
 		"an UPDATE that changes the class is denied": {
 			op: admissionv1.Update, old: "ingress-istio-annotation.yaml", file: "ingress-classless.yaml", ns: "injected",
 			want: denied(`Ingress "web" is not allowed`)},

@@ -92,7 +92,19 @@ func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]pol
 		fmt.Fprintf(&msg, "; note that the global static IP %q (%s) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway",
 			ip, GlobalStaticIPAnnotation)
 	}
+	convertHint(&msg, &ing.Metadata, req.Namespace)
 	return []policy.Finding{policy.Deny(msg.String())}, nil
+}
+
+// convertHint ends a denial with the command that prints the Ingress's
+// replacement: by name when the object is in the cluster already (an
+// update, the audit), else from the manifest being applied.
+func convertHint(msg *strings.Builder, m *policy.Meta, ns string) {
+	if m.ResourceVersion != "" && m.Name != "" {
+		fmt.Fprintf(msg, "; `kubectl meshguard convert -n %s %s` prints the objects that replace it", ns, m.Name)
+		return
+	}
+	fmt.Fprintf(msg, "; `kubectl meshguard convert -n %s -f FILE` prints the objects that replace it (FILE: this Ingress's manifest)", ns)
 }
 
 // metadataOnlyUpdate reports an UPDATE that changes neither spec nor the
