@@ -138,7 +138,10 @@ func run(ctx context.Context, o options) (err error) {
 			err = stopErr
 		}
 	}()
-	d.printf("  %-14s %s, kube-apiserver + etcd with the Istio CRDs (%s)\n", "control plane", d.cp.Config.Host, since(t))
+	if err := d.cp.InstallGatewayAPI(ctx, repo); err != nil {
+		return err
+	}
+	d.printf("  %-14s %s, kube-apiserver + etcd with the Istio and Gateway API CRDs (%s)\n", "control plane", d.cp.Config.Host, since(t))
 	if err := d.clients(); err != nil {
 		return err
 	}
@@ -371,6 +374,13 @@ func (d *demo) applyStory(ctx context.Context, mode, ns string, meshed bool) ([]
 		oc.problem = expect(oc)
 		d.print(oc)
 		out = append(out, oc)
+		if oc.kind == "Ingress" && oc.status == denied {
+			converted, err := d.convertDenied(ctx, ns, oc)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, converted...)
+		}
 	}
 	return out, nil
 }

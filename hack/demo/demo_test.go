@@ -25,6 +25,11 @@ func TestDemoOnce(t *testing.T) {
 	for _, want := range []string{
 		`DENIED        Ingress my-app`,
 		`[ingress-in-mesh] Ingress "my-app" is not allowed in namespace "my-app"`,
+		"`kubectl meshguard convert -n my-app -f examples/story/ingress.yaml` prints:",
+		`    gatewayClassName: istio`,
+		`report: my-app/my-app: kubernetes.io/ingress.global-static-ip-name: not-carried`,
+		`ALLOWED       Gateway gateway`,
+		`ALLOWED       HTTPRoute dev.my-app.com`,
 		`MUTATED       ConfigMap my-nginx-conf`,
 		`+        proxy_http_version 1.1;`,
 		`MUTATED       ServiceEntry external-google-api`,
@@ -36,7 +41,7 @@ func TestDemoOnce(t *testing.T) {
 		`WOULD CHANGE  ConfigMap my-nginx-conf`,
 		`(audit) would deny:`,
 		`audit mode: 10 objects applied, 0 denied or changed`,
-		`demo: 20 outcomes as expected`,
+		`demo: 22 outcomes as expected`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)

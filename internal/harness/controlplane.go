@@ -3,7 +3,6 @@ package harness
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -90,9 +89,42 @@ func (cp *ControlPlane) Stop() error {
 // this module (internal/harness in repo) requires, so the CRDs move with the
 // pin in its go.mod. It downloads the module if the cache lacks it.
 func IstioCRDPath(ctx context.Context, repo string) (string, error) {
+	return moduleFile(ctx, filepath.Join(repo, "internal", "harness"), "istio.io/api", istioCRDFile)
+}
+
+// gatewayAPICRDDir is the folder inside sigs.k8s.io/gateway-api that holds
+// the standard channel's CustomResourceDefinitions.
+const gatewayAPICRDDir = "config/crd/standard"
+
+// GatewayAPICRDPath returns the folder of the Gateway API standard-channel
+// CRDs of the sigs.k8s.io/gateway-api version the webhook module (repo's
+// root) requires: the version `webhook convert` writes objects for.
+func GatewayAPICRDPath(ctx context.Context, repo string) (string, error) {
+	return moduleFile(ctx, repo, "sigs.k8s.io/gateway-api", gatewayAPICRDDir)
+}
+
+// InstallGatewayAPI installs the Gateway API standard-channel CRDs that
+// GatewayAPICRDPath finds and waits until they are served.
+func (cp *ControlPlane) InstallGatewayAPI(ctx context.Context, repo string) error {
+	dir, err := GatewayAPICRDPath(ctx, repo)
+	if err != nil {
+		return err
+	}
+	crds, err := envtest.InstallCRDs(cp.Config, envtest.CRDInstallOptions{Paths: []string{dir}, ErrorIfPathMissing: true})
+	if err != nil {
+		return fmt.Errorf("installing the Gateway API CRDs from %s: %w", dir, err)
+	}
+	if len(crds) < 5 {
+		return fmt.Errorf("only %d Gateway API CRDs in %s", len(crds), dir)
+	}
+	return nil
+}
+
+// moduleFile returns the path of file inside the version of module that the
+// Go module in dir requires, downloading the module if the cache lacks it.
+func moduleFile(ctx context.Context, dir, module, file string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	dir := filepath.Join(repo, "internal", "harness")
 	goCmd := func(args ...string) (string, error) {
 		var stdout, stderr bytes.Buffer
 		cmd := exec.CommandContext(ctx, "go", args...)
@@ -105,21 +137,21 @@ func IstioCRDPath(ctx context.Context, repo string) (string, error) {
 		}
 		return strings.TrimSpace(stdout.String()), nil
 	}
-	modDir, err := goCmd("list", "-m", "-f", "{{.Dir}}", "istio.io/api")
+	modDir, err := goCmd("list", "-m", "-f", "{{.Dir}}", module)
 	if err == nil && modDir == "" {
-		if _, err = goCmd("mod", "download", "istio.io/api"); err == nil {
-			modDir, err = goCmd("list", "-m", "-f", "{{.Dir}}", "istio.io/api")
+		if _, err = goCmd("mod", "download", module); err == nil {
+			modDir, err = goCmd("list", "-m", "-f", "{{.Dir}}", module)
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("locate istio.io/api: %w", err)
+		return "", fmt.Errorf("locate %s: %w", module, err)
 	}
 	if modDir == "" {
-		return "", errors.New("istio.io/api is not in the module cache; run go mod download istio.io/api in internal/harness")
+		return "", fmt.Errorf("%s is not in the module cache; run go mod download %s in %s", module, module, dir)
 	}
-	path := filepath.Join(modDir, filepath.FromSlash(istioCRDFile))
+	path := filepath.Join(modDir, filepath.FromSlash(file))
 	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("istio CRDs: %w", err)
+		return "", fmt.Errorf("%s: %w", module, err)
 	}
 	return path, nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+
 	core "github.com/meshguard/meshguard/internal/harness"
 )
 
@@ -86,6 +87,16 @@ func StartControlPlane(t testing.TB) *ControlPlane {
 	})
 	t.Logf("control plane up in %s at %s", time.Since(start).Round(time.Millisecond), cp.Config.Host)
 	return cp
+}
+
+// InstallGatewayAPI installs the Gateway API standard-channel CRDs of the
+// version the webhook module pins (the objects `webhook convert` writes)
+// and waits until they are served.
+func InstallGatewayAPI(t testing.TB, cp *ControlPlane) {
+	t.Helper()
+	if err := cp.InstallGatewayAPI(context.Background(), RepoRoot(t)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // WebhookExists reports whether the repository has the webhook's main
