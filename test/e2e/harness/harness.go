@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-
 	core "github.com/meshguard/meshguard/internal/harness"
 )
 
