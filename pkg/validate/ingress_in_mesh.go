@@ -85,7 +85,7 @@ func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]pol
 	}
 	// One buffer for the whole message: denials are the hot path's output.
 	var msg strings.Builder
-	msg.Grow(768)
+	msg.Grow(1024)
 	fmt.Fprintf(&msg, "Ingress %q is not allowed in namespace %q: the namespace is in the Istio mesh (%s) and this Ingress is served by %s, which bypasses mesh routing and mTLS; %s",
 		name, req.Namespace, status.Reason, by.desc, gatewayAdvice)
 	if ip := ing.Metadata.Annotations[GlobalStaticIPAnnotation]; ip != "" {
@@ -100,11 +100,15 @@ func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]pol
 // replacement: by name when the object is in the cluster already (an
 // update, the audit), else from the manifest being applied.
 func convertHint(msg *strings.Builder, m *policy.Meta, ns string) {
+	msg.WriteString("; `kubectl meshguard convert -n ")
+	msg.WriteString(ns)
 	if m.ResourceVersion != "" && m.Name != "" {
-		fmt.Fprintf(msg, "; `kubectl meshguard convert -n %s %s` prints the objects that replace it", ns, m.Name)
+		msg.WriteString(" ")
+		msg.WriteString(m.Name)
+		msg.WriteString("` prints the objects that replace it")
 		return
 	}
-	fmt.Fprintf(msg, "; `kubectl meshguard convert -n %s -f FILE` prints the objects that replace it (FILE: this Ingress's manifest)", ns)
+	msg.WriteString(" -f FILE` prints the objects that replace it (FILE: this Ingress's manifest)")
 }
 
 // metadataOnlyUpdate reports an UPDATE that changes neither spec nor the
