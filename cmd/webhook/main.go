@@ -16,6 +16,7 @@ usage:
   webhook check -f PATH    run the rules offline on manifests (webhook check --help)
   webhook convert -f PATH  turn Ingresses into Gateway API objects, offline (webhook convert --help)
   webhook rules [-o json]  list the rules and the objects each reviews
+  webhook policies         print the admission policies compiled from the rules (webhook policies --help)
   webhook remove-webhooks  delete meshguard's webhook configurations (the chart's pre-delete hook)
   webhook version          print the version and commit
 `
@@ -47,6 +48,8 @@ func runAs(prog string, args []string, stdout, stderr io.Writer) int {
 		return convertCmd(prog, args[1:], os.Stdin, stdout, stderr)
 	case "rules":
 		return listRules(prog, args[1:], stdout, stderr)
+	case "policies":
+		return policiesCmd(prog, args[1:], stdout, stderr)
 	case "remove-webhooks":
 		return removeWebhooks(prog, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -18,6 +18,7 @@ import (
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshguard/meshguard/pkg/celpolicy"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
 	"github.com/meshguard/meshguard/pkg/policy"
@@ -40,6 +41,7 @@ type serveFlags struct {
 	maxInFlightBytes                                                       int64
 	certs                                                                  *certFlags
 	audit                                                                  *auditFlags
+	compiled                                                               *compiledFlags
 }
 
 func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -69,6 +71,7 @@ func newServeFlags(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	f.istio = addIstioFlags(fs)
 	f.certs = addCertFlags(fs)
 	f.audit = addAuditFlags(fs)
+	f.compiled = addCompiledFlags(fs)
 	return fs, f
 }
 
@@ -138,7 +141,13 @@ func (f *serveFlags) options() (server.Options, error) {
 	if err != nil {
 		return o, err
 	}
-	return f.audit.wire(o, m)
+	if o, err = f.audit.wire(o, m); err != nil {
+		return o, err
+	}
+	return f.compiled.wire(o, celpolicy.Options{
+		Namespace: o.LeaderElectionNamespace, Modes: o.Modes, Excluded: splitList(f.audit.excluded),
+		AllowExemptions: f.allowExemptions, ExemptionAuthz: f.exemptionAuthz, Mesh: m, Istio: istio,
+	})
 }
 
 // restConfig finds the cluster. Responses are not gzipped: the webhook's

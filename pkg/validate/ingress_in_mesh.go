@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -15,8 +16,20 @@ import (
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
-// gatewayAdvice is what to do instead of an Ingress, quoted by several messages.
-const gatewayAdvice = "expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService"
+// GatewayAdvice is what to do instead of an Ingress, quoted by several
+// messages (and by the compiled admission policy, word for word).
+const GatewayAdvice = "expose it with a Gateway API Gateway (gatewayClassName: istio) and an HTTPRoute, or an Istio Gateway and VirtualService"
+
+// The pieces of the denial that the compiled admission policy repeats word
+// for word: the static IP note around the quoted IP name, and the convert
+// command's endings (by name once stored, else from the manifest).
+const (
+	StaticIPNotePrefix = "; note that the global static IP "
+	StaticIPNoteSuffix = " (" + GlobalStaticIPAnnotation + ") cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway"
+	ConvertHintPrefix  = "; `kubectl meshguard convert -n "
+	ConvertHintByName  = "` prints the objects that replace it"
+	ConvertHintByFile  = " -f FILE` prints the objects that replace it (FILE: this Ingress's manifest)"
+)
 
 // IngressInMesh denies Ingresses that bypass the mesh in mesh-enabled namespaces.
 type IngressInMesh struct {
@@ -80,17 +93,18 @@ func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]pol
 		if same {
 			return []policy.Finding{policy.Warn(fmt.Sprintf(
 				"Ingress %q in namespace %q is served by %s, outside the Istio mesh (%s); this metadata-only update is allowed so the object can be maintained or removed, but changes to its spec will be denied: %s",
-				name, req.Namespace, by.desc, status.Reason, gatewayAdvice))}, nil
+				name, req.Namespace, by.desc, status.Reason, GatewayAdvice))}, nil
 		}
 	}
 	// One buffer for the whole message: denials are the hot path's output.
 	var msg strings.Builder
 	msg.Grow(1024)
 	fmt.Fprintf(&msg, "Ingress %q is not allowed in namespace %q: the namespace is in the Istio mesh (%s) and this Ingress is served by %s, which bypasses mesh routing and mTLS; %s",
-		name, req.Namespace, status.Reason, by.desc, gatewayAdvice)
+		name, req.Namespace, status.Reason, by.desc, GatewayAdvice)
 	if ip := ing.Metadata.Annotations[GlobalStaticIPAnnotation]; ip != "" {
-		fmt.Fprintf(&msg, "; note that the global static IP %q (%s) cannot be attached to the Istio ingress gateway's LoadBalancer Service: reserve a regional static IP and set it as the gateway Service's loadBalancerIP, or use GKE Gateway",
-			ip, GlobalStaticIPAnnotation)
+		msg.WriteString(StaticIPNotePrefix)
+		msg.WriteString(strconv.Quote(ip))
+		msg.WriteString(StaticIPNoteSuffix)
 	}
 	convertHint(&msg, &ing.Metadata, req.Namespace)
 	return []policy.Finding{policy.Deny(msg.String())}, nil
@@ -100,15 +114,15 @@ func (r IngressInMesh) Validate(ctx context.Context, req *policy.Request) ([]pol
 // replacement: by name when the object is in the cluster already (an
 // update, the audit), else from the manifest being applied.
 func convertHint(msg *strings.Builder, m *policy.Meta, ns string) {
-	msg.WriteString("; `kubectl meshguard convert -n ")
+	msg.WriteString(ConvertHintPrefix)
 	msg.WriteString(ns)
 	if m.ResourceVersion != "" && m.Name != "" {
 		msg.WriteString(" ")
 		msg.WriteString(m.Name)
-		msg.WriteString("` prints the objects that replace it")
+		msg.WriteString(ConvertHintByName)
 		return
 	}
-	msg.WriteString(" -f FILE` prints the objects that replace it (FILE: this Ingress's manifest)")
+	msg.WriteString(ConvertHintByFile)
 }
 
 // metadataOnlyUpdate reports an UPDATE that changes neither spec nor the

@@ -90,5 +90,5 @@ func (r NamespaceJoinsMesh) Validate(ctx context.Context, req *policy.Request) (
 	}
 	return []policy.Finding{policy.Warn(fmt.Sprintf(
 		"namespace %q joins the Istio mesh (%s) while it holds Ingresses served outside Istio: %s; they bypass mesh routing and mTLS, and changes to their spec will be denied by ingress-in-mesh: %s",
-		meta.Name, status.Reason, named, strings.Replace(gatewayAdvice, "expose it", "expose each", 1)))}, nil
+		meta.Name, status.Reason, named, strings.Replace(GatewayAdvice, "expose it", "expose each", 1)))}, nil
 }

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshguard/meshguard/test/e2e/harness"
+)
+
+// TestCompiledIngressInMeshOutlivesTheWebhook: with --compiled-rules the
+// leader writes ingress-in-mesh as a ValidatingAdmissionPolicy, owned by
+// the webhook configuration; once it is in place the webhook process is
+// stopped, and the API server still denies the story's Ingress in a meshed
+// namespace, with the webhook's message, and still admits it elsewhere.
+func TestCompiledIngressInMeshOutlivesTheWebhook(t *testing.T) {
+	requireWebhook(t)
+	bin := harness.BuildWebhook(t)
+	cp := harness.StartControlPlane(t)
+	ctx := context.Background()
+	const owner, ns = "meshguard", "meshguard-system"
+	for _, o := range []client.Object{
+		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: owner}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+	} {
+		if err := cp.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meshed := createNamespace(t, cp.Client, "compiled-meshed", map[string]string{"istio-injection": "enabled"})
+	plain := createNamespace(t, cp.Client, "compiled-plain", nil)
+
+	wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
+		Kubeconfig: cp.Kubeconfig, Mode: "enforce",
+		ExtraArgs: []string{"--audit-interval=0", "--compiled-rules=ingress-in-mesh", "--compiled-policies-owner=" + owner},
+		Env:       []string{"POD_NAMESPACE=" + ns},
+	})
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	harness.WaitFor(t, 30*time.Second, "the compiled policy and its parameters are written", func() error {
+		if err := cp.Client.Get(ctx, client.ObjectKey{Name: owner + "-ingress-in-mesh"}, policy); err != nil {
+			return err
+		}
+		return cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: owner + "-policy-params"}, &corev1.ConfigMap{})
+	})
+	if refs := policy.OwnerReferences; len(refs) != 1 || refs[0].Name != owner || policy.Labels["app.kubernetes.io/managed-by"] != "meshguard" {
+		t.Errorf("owner %+v, labels %v", refs, policy.Labels)
+	}
+	if m := auditMetrics(t, wh); !strings.Contains(m, `meshguard_compiled_policy_ready{kind="ValidatingAdmissionPolicy",name="meshguard-ingress-in-mesh"} 1`) {
+		t.Errorf("/metrics does not report the policy ready:\n%s", m)
+	}
+	harness.StopWebhook(t, wh)
+
+	var err error
+	harness.WaitFor(t, 30*time.Second, "the API server denies the story's Ingress without the webhook", func() error {
+		err = cp.Client.Create(ctx, storyIngress(t, meshed), client.DryRunAll)
+		if err == nil {
+			return errors.New("allowed")
+		}
+		return nil
+	})
+	for _, want := range []string{"ValidatingAdmissionPolicy 'meshguard-ingress-in-mesh'", `[ingress-in-mesh] Ingress "my-app" is not allowed in namespace "` + meshed + `"`, "kubectl meshguard convert -n " + meshed} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("denial lacks %q: %v", want, err)
+		}
+	}
+	if err := cp.Client.Create(ctx, storyIngress(t, plain), client.DryRunAll); err != nil {
+		t.Errorf("an Ingress outside the mesh is refused: %v", err)
+	}
+}
