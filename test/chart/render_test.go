@@ -80,10 +80,17 @@ func renderErr(t testing.TB, values map[string]any) (*manifests, error) {
 // `helm upgrade` (nil: no cluster, as in `helm template`).
 func renderLive(t testing.TB, values map[string]any, provider engine.ClientProvider) (*manifests, error) {
 	t.Helper()
+	return renderCaps(t, values, provider, chartutil.DefaultCapabilities)
+}
+
+// renderCaps renders for a cluster with caps (Kubernetes version, served
+// APIs), as `helm template --kube-version --api-versions` does.
+func renderCaps(t testing.TB, values map[string]any, provider engine.ClientProvider, caps *chartutil.Capabilities) (*manifests, error) {
+	t.Helper()
 	c := loadChart(t)
 	vals, err := chartutil.ToRenderValues(c, values, chartutil.ReleaseOptions{
 		Name: releaseName, Namespace: releaseNS, Revision: 1, IsInstall: true,
-	}, chartutil.DefaultCapabilities)
+	}, caps)
 	if err != nil {
 		return nil, err
 	}

@@ -242,3 +242,25 @@ namespaceSelector expressions), matchCondition (CEL, optional), mutating.
 {{- define "meshguard.mutatingEnabled" -}}
 {{- if or (ne (include "meshguard.ruleMode" (list . "nginx-http11")) "off") (ne (include "meshguard.ruleMode" (list . "gce-metadata-address")) "off") (ne (include "meshguard.ruleMode" (list . "gateway-credential-name")) "off") }}true{{ end }}
 {{- end }}
+
+{{/*
+Rules the API server enforces itself, through the ValidatingAdmissionPolicy
+meshguard's leader compiles from them (engine cel or auto), as a JSON list.
+A rule that is off is in none; engine cel fails where the cluster does not
+serve the policy's API, auto falls back to the webhook there. Only
+ingress-in-mesh compiles today (`webhook serve --help`, --compiled-rules).
+*/}}
+{{- define "meshguard.compiledRules" -}}
+{{- $api := "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy" }}
+{{- $rules := list }}
+{{- range $id := list "ingress-in-mesh" }}
+{{- if and (ne $.Values.engine "webhook") (ne (include "meshguard.ruleMode" (list $ $id)) "off") }}
+{{- if $.Capabilities.APIVersions.Has $api }}
+{{- $rules = append $rules $id }}
+{{- else if eq $.Values.engine "cel" }}
+{{- fail (printf "engine: cel needs %s for rule %s, which the cluster (Kubernetes %s) does not serve: use engine auto or webhook (helm template knows only what --api-versions names: pass --api-versions %s)" $api $id $.Capabilities.KubeVersion.Version $api) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson $rules }}
+{{- end }}

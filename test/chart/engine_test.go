@@ -1,0 +1,97 @@
+package chart
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chartutil"
+)
+
+// The API of the compiled policy, as a cluster's discovery (and
+// `helm template --api-versions`) names it.
+const vapAPI = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+
+// capsWith is helm's default capabilities plus the APIs named.
+func capsWith(apis ...string) *chartutil.Capabilities {
+	caps := *chartutil.DefaultCapabilities
+	caps.APIVersions = append(slices.Clone(caps.APIVersions), apis...)
+	return &caps
+}
+
+// TestEngine: which rule the API server enforces through a compiled policy
+// and which the webhook, for each engine value and each set of served APIs;
+// the webhook configurations drop exactly the entries the policies take
+// over, and the leader gets the flags and the permissions to write them.
+func TestEngine(t *testing.T) {
+	tests := map[string]struct {
+		values   string
+		apis     []string
+		compiled []string
+	}{
+		"auto, a cluster serving ValidatingAdmissionPolicy": {"", []string{vapAPI}, []string{"ingress-in-mesh"}},
+		"auto, helm template without --api-versions":        {"", nil, nil},
+		"webhook, whatever the cluster serves":              {"engine: webhook", []string{vapAPI}, nil},
+		"cel":                                               {"engine: cel", []string{vapAPI}, []string{"ingress-in-mesh"}},
+		"a rule that is off is compiled by no one":          {"rules: {ingress-in-mesh: {mode: off}}", []string{vapAPI}, nil},
+		"audit mode compiles too (the policy warns)":        {"mode: audit", []string{vapAPI}, []string{"ingress-in-mesh"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, err := renderCaps(t, values(t, tc.values), nil, capsWith(tc.apis...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ingress, serviceEntry bool
+			for _, w := range m.Validating.Webhooks {
+				ingress = ingress || strings.HasSuffix(w.Name, ".ingress.validate.meshguard.dev")
+			}
+			for _, w := range m.Mutating.Webhooks {
+				serviceEntry = serviceEntry || w.Name == "serviceentry.mutate.meshguard.dev"
+			}
+			wantIngress := !slices.Contains(tc.compiled, "ingress-in-mesh") && !strings.Contains(tc.values, "ingress-in-mesh: {mode: off}")
+			if ingress != wantIngress {
+				t.Errorf("Ingress webhook entries: %v, want %v", ingress, wantIngress)
+			}
+			if !serviceEntry {
+				t.Error("the ServiceEntry webhook entry is gone: gce-metadata-address does not compile")
+			}
+			args := m.Deployment.Spec.Template.Spec.Containers[0].Args
+			flag := ""
+			for _, a := range args {
+				if v, ok := strings.CutPrefix(a, "--compiled-rules="); ok {
+					flag = v
+				}
+			}
+			if want := strings.Join(tc.compiled, ","); flag != want {
+				t.Errorf("--compiled-rules=%q, want %q", flag, want)
+			}
+			hasRole := clusterRole(m.ClusterRoles, fullname+"-policies") != nil
+			if hasRole != (len(tc.compiled) > 0) {
+				t.Errorf("ClusterRole %s-policies rendered: %v, want %v", fullname, hasRole, len(tc.compiled) > 0)
+			}
+			if len(tc.compiled) > 0 {
+				if !slices.Contains(args, "--compiled-policies-owner="+fullname) {
+					t.Errorf("no --compiled-policies-owner=%s in %v", fullname, args)
+				}
+				if role(m.Roles, fullname+"-policy-params") == nil {
+					t.Error("no Role for the policies' parameters")
+				}
+			}
+		})
+	}
+}
+
+// TestEngineCelNeedsTheAPIs: engine cel on a cluster (or a helm template)
+// without the policy APIs fails and says what to do, rather than leaving
+// a rule enforced by no one.
+func TestEngineCelNeedsTheAPIs(t *testing.T) {
+	_, err := renderCaps(t, values(t, "engine: cel"), nil, capsWith())
+	if err == nil || !strings.Contains(err.Error(), "engine: cel needs "+vapAPI+" for rule ingress-in-mesh") ||
+		!strings.Contains(err.Error(), "use engine auto or webhook") {
+		t.Errorf("got %v", err)
+	}
+	if _, err := renderCaps(t, values(t, "engine: cel\nrules: {ingress-in-mesh: {mode: off}}"), nil, capsWith()); err != nil {
+		t.Errorf("engine cel with its only rule off: %v", err)
+	}
+}
