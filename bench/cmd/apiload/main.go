@@ -55,11 +55,13 @@ type Config struct {
 }
 
 // Variants in the order of their blocks: no webhooks, the floor webhook
-// (floor.go) and meshguard, both registered with the chart's configurations.
-var Variants = []string{"without", "floor", "with"}
+// (floor.go) and meshguard, both registered with the chart's configurations,
+// and no webhook but ingress-in-mesh compiled into the API server
+// (compiled.go).
+var Variants = []string{"without", "floor", "with", compiledVariant}
 
 // marks are what each variant leaves on every object it answers (create).
-var marks = map[string]string{"without": "", "floor": "floor", "with": "meshguard"}
+var marks = map[string]string{"without": "", "floor": "floor", "with": "meshguard", compiledVariant: ""}
 
 // Kinds that are created.
 var Kinds = []string{"ingress", "configmap"}
@@ -244,6 +246,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, err
 	}
 	configs := map[string]webhookConfigs{"floor": {fvwc, fmwc}, "with": {vwc, mwc}}
+	compiled, err := newCompiledPolicy()
+	if err != nil {
+		return nil, err
+	}
 
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.QPS, cfg.Burst = 100000, 100000
@@ -284,6 +290,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 		for _, v := range Variants {
 			if err := l.setWebhooks(ctx, v, configs); err != nil {
+				return r, fmt.Errorf("%s: %w", v, err)
+			}
+			if err := l.setCompiled(ctx, compiled, v == compiledVariant); err != nil {
 				return r, fmt.Errorf("%s: %w", v, err)
 			}
 			var sampler *memSampler
@@ -602,6 +611,7 @@ func Print(out io.Writer, c Config, r *Result) {
 		ratio(k, "with", "without")
 		ratio(k, "floor", "without")
 		ratio(k, "with", "floor")
+		ratio(k, compiledVariant, "without")
 	}
 	fmt.Fprintf(out, "\nwebhook process idle: anonymous %s, private %s, RSS %s, heap in use %s\n",
 		mib(r.Idle.Anonymous), mib(r.Idle.Private), mib(r.Idle.RSS), mib(r.Idle.HeapInuse))
