@@ -76,6 +76,14 @@ controller_runtime_webhook_latency_seconds_bucket{` + sel + `, webhook="/validat
 		"fires when no pass has finished for over 3 hours": {series: `meshguard_audit_last_pass_timestamp_seconds{` + sel + `} 60x240`, evalAt: 3*time.Hour + 30*time.Minute, firing: []string{""}},
 		"quiet while passes finish":                        {series: `meshguard_audit_last_pass_timestamp_seconds{` + sel + `} 0+60x240`, evalAt: 3*time.Hour + 30*time.Minute},
 	},
+	"MeshguardCompiledPolicyFailing": {
+		"fires when a policy stays not ready for 10 minutes": {series: `
+meshguard_compiled_policy_ready{` + sel + `, kind="ValidatingAdmissionPolicy", name="meshguard-ingress-in-mesh"} 0x30
+meshguard_compiled_policy_ready{` + sel + `, kind="ValidatingAdmissionPolicyBinding", name="meshguard-ingress-in-mesh"} 1x30`, evalAt: 20 * time.Minute,
+			firing: []string{`kind=ValidatingAdmissionPolicy,name=meshguard-ingress-in-mesh`}},
+		"quiet after a short failure": {series: `
+meshguard_compiled_policy_ready{` + sel + `, kind="ValidatingAdmissionPolicy", name="meshguard-ingress-in-mesh"} 0 0 0 1x27`, evalAt: 20 * time.Minute},
+	},
 	"MeshguardWouldDeny": {
 		"fires per rule that would have denied": {series: `
 meshguard_decisions_total{` + sel + `, rule="ingress-in-mesh", mode="audit", decision="would_deny"} 0+1x70
