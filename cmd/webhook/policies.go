@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/pkg/celpolicy"
@@ -23,8 +25,9 @@ ValidatingAdmissionPolicy and its binding, and the parameter ConfigMap
 and their controllers. Printed here, the ConfigMap is empty; the running
 meshguard (webhook serve --compiled-rules, the chart's engine value) writes
 these objects itself, keeps the parameters in sync with the IngressClasses
-and puts back edits. docs/policies.md says what they check and where their
-messages differ from the webhook's.
+and puts back edits; --check compares a live cluster's objects with them.
+docs/policies.md says what they check and where their messages differ from
+the webhook's.
 
 Flags:
 `
@@ -47,6 +50,8 @@ func policiesCmd(prog string, args []string, stdout, stderr io.Writer) int {
 	meshByDefault := fs.Bool("mesh-by-default", false, "treat unlabelled namespaces as meshed (Istio installed with enableNamespacesByDefault)")
 	system := fs.String("system-namespaces", "", "comma-separated namespaces never meshed by --mesh-by-default")
 	istio := addIstioFlags(fs)
+	check := fs.Bool("check", false, "instead of printing, compare with the cluster of --kubeconfig: every object present, as meshguard compiles it with these flags, and no type-checking warnings (exit 1 otherwise)")
+	kubeconfig := fs.String("kubeconfig", "", "with --check: kubeconfig file (default: $KUBECONFIG, then the in-cluster config)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -79,6 +84,24 @@ func policiesCmd(prog string, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(objs) == 0 {
 		fmt.Fprintln(stderr, "webhook policies: every compilable rule is off: nothing to print")
+		return 0
+	}
+	if *check {
+		cfg, err := restConfig(*kubeconfig)
+		if err != nil {
+			return fail(err)
+		}
+		c, err := client.New(cfg, client.Options{})
+		if err != nil {
+			return fail(err)
+		}
+		ok, err := checkPolicies(context.Background(), c, objs, stdout)
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			return 1
+		}
 		return 0
 	}
 	var b strings.Builder

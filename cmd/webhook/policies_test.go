@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/internal/testenv"
 )
 
 // TestPoliciesPrintsTheCompiledPolicy: the policy, its binding and the
@@ -44,5 +52,59 @@ func TestPoliciesPrintsTheCompiledPolicy(t *testing.T) {
 		if params["kind"] != "ConfigMap" {
 			t.Errorf("%s: third document %v", tc.mode, params["kind"])
 		}
+	}
+}
+
+// TestPoliciesCheck compares a real API server's objects with the compiled
+// ones: in place after they are created, a difference named by its path
+// after an edit, and a missing binding reported.
+func TestPoliciesCheck(t *testing.T) {
+	cfg, c := testenv.Start(t, "webhook policies --check")
+	ctx := context.Background()
+	create(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mg-system"}})
+	args := []string{"policies", "--name", "mg", "--namespace", "mg-system"}
+	var out, errOut bytes.Buffer
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatal(errOut.String())
+	}
+	for _, doc := range strings.Split(out.String(), "---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		create(t, c, u)
+	}
+	check := append(args, "--check", "--kubeconfig", writeKubeconfig(t, cfg))
+	runCheck := func() (int, string) {
+		var out, errOut bytes.Buffer
+		code := run(check, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	if code, got := runCheck(); code != 0 || strings.Count(got, ": in place") != 2 || !strings.Contains(got, "ConfigMap mg-system/mg-policy-params: present") {
+		t.Fatalf("exit %d:\n%s", code, got)
+	}
+
+	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "mg-ingress-in-mesh"}, vap); err != nil {
+		t.Fatal(err)
+	}
+	vap.Spec.Validations[0].Expression = "true"
+	if err := c.Update(ctx, vap); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "mg-ingress-in-mesh"}}); err != nil {
+		t.Fatal(err)
+	}
+	code, got := runCheck()
+	for _, want := range []string{
+		"ValidatingAdmissionPolicy mg-ingress-in-mesh: differs from what meshguard compiles at spec.validations[0].expression",
+		"ValidatingAdmissionPolicyBinding mg-ingress-in-mesh: missing",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
 	}
 }
