@@ -95,3 +95,21 @@ func TestEngineCelNeedsTheAPIs(t *testing.T) {
 		t.Errorf("engine cel with its only rule off: %v", err)
 	}
 }
+
+// TestEngineOnTheOldestSupportedKubernetes: helm template --kube-version
+// 1.30 (the chart's floor) without --api-versions renders the webhook for
+// every rule, and with the API named compiles as on a newer cluster.
+func TestEngineOnTheOldestSupportedKubernetes(t *testing.T) {
+	for _, apis := range [][]string{nil, {vapAPI}} {
+		caps := capsWith(apis...)
+		caps.KubeVersion = chartutil.KubeVersion{Version: "v1.30.0", Major: "1", Minor: "30"}
+		m, err := renderCaps(t, values(t, ""), nil, caps)
+		if err != nil {
+			t.Fatalf("kube 1.30, APIs %v: %v", apis, err)
+		}
+		compiled := slices.ContainsFunc(m.Deployment.Spec.Template.Spec.Containers[0].Args, func(a string) bool { return a == "--compiled-rules=ingress-in-mesh" })
+		if compiled != (len(apis) > 0) {
+			t.Errorf("kube 1.30, APIs %v: compiled %v", apis, compiled)
+		}
+	}
+}

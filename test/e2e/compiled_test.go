@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // leader writes ingress-in-mesh as a ValidatingAdmissionPolicy, owned by
 // the webhook configuration; once it is in place the webhook process is
 // stopped, and the API server still denies the story's Ingress in a meshed
-// namespace, with the webhook's message, and still admits it elsewhere.
+// namespace, with the webhook's message, and still admits it elsewhere; in
+// audit mode it warns, with the webhook stopped as well.
 func TestCompiledIngressInMeshOutlivesTheWebhook(t *testing.T) {
 	requireWebhook(t)
 	bin := harness.BuildWebhook(t)
@@ -73,4 +75,35 @@ func TestCompiledIngressInMeshOutlivesTheWebhook(t *testing.T) {
 	if err := cp.Client.Create(ctx, storyIngress(t, plain), client.DryRunAll); err != nil {
 		t.Errorf("an Ingress outside the mesh is refused: %v", err)
 	}
+
+	// Audit mode: a new leader rewrites the binding to warn, and the
+	// warning outlives the process too.
+	wh = harness.StartWebhook(t, bin, harness.WebhookOptions{
+		Kubeconfig: cp.Kubeconfig, Mode: "audit",
+		ExtraArgs: []string{"--audit-interval=0", "--compiled-rules=ingress-in-mesh", "--compiled-policies-owner=" + owner},
+		Env:       []string{"POD_NAMESPACE=" + ns},
+	})
+	harness.WaitFor(t, 30*time.Second, "the binding is rewritten for audit mode", func() error {
+		b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		if err := cp.Client.Get(ctx, client.ObjectKey{Name: owner + "-ingress-in-mesh"}, b); err != nil {
+			return err
+		}
+		if fmt.Sprint(b.Spec.ValidationActions) != "[Warn Audit]" {
+			return fmt.Errorf("validationActions %v", b.Spec.ValidationActions)
+		}
+		return nil
+	})
+	harness.StopWebhook(t, wh)
+	wc, warnings := warningClient(t, cp.Config)
+	harness.WaitFor(t, 30*time.Second, "the API server warns about the story's Ingress without the webhook", func() error {
+		if err := wc.Create(ctx, storyIngress(t, meshed), client.DryRunAll); err != nil {
+			return err
+		}
+		for _, w := range warnings.Take() {
+			if strings.Contains(w, `[ingress-in-mesh] (audit) would deny: Ingress "my-app" is not allowed`) {
+				return nil
+			}
+		}
+		return errors.New("no audit warning yet")
+	})
 }
