@@ -72,6 +72,9 @@ func build() *dashboard.DashboardBuilder {
 		WithPanel(series("Objects audited", "Objects of each kind the last full pass evaluated.", "short", target(AuditObjects, "{{kind}}"))).
 		WithPanel(series("Reports and Events", "Policy report writes (none while nothing changes) and Kubernetes Events, recorded or dropped.", "ops",
 			target(ReportWrites, "report {{operation}}"), target(Events, "event {{result}}"))).
+		WithRow(dashboard.NewRowBuilder("Compiled admission policies (engine cel/auto)")).
+		WithPanel(series("Compiled policies in place", "1 for each policy and binding the leader compiled and the API server holds as written; 0 means the rule is enforced as last written, or not at all (alert MeshguardCompiledPolicyFailing). Empty with engine webhook.", "short",
+			target(CompiledReady, "{{kind}} {{name}}"))).
 		WithRow(dashboard.NewRowBuilder("Serving certificate")).
 		WithPanel(single("Certificate expires in", "Time until the certificate meshguard serves expires (alert MeshguardCertificateExpiresSoon).", "dtdurations", CertExpiry))
 }

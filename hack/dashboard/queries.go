@@ -24,4 +24,6 @@ const (
 	ReportWrites = `sum by (operation) (rate(meshguard_report_writes_total{` + sel + `}[$__rate_interval]))`
 	Events       = `sum by (result) (rate(meshguard_events_total{` + sel + `}[$__rate_interval]))`
 	CertExpiry   = `min(meshguard_cert_expiry_timestamp_seconds{` + sel + `}) - time()`
+	// engine cel/auto: 1 per compiled policy object in place, 0 when not.
+	CompiledReady = `min by (kind, name) (meshguard_compiled_policy_ready{` + sel + `})`
 )
