@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshguard/meshguard/certs"
-	"github.com/meshguard/meshguard/pkg/celpolicy"
+	"github.com/meshguard/meshguard/pkg/policies"
 	"github.com/meshguard/meshguard/pkg/policysync"
 	"github.com/meshguard/meshguard/pkg/server"
 )
@@ -29,7 +29,7 @@ type compiledFlags struct {
 
 func addCompiledFlags(fs *flag.FlagSet) *compiledFlags {
 	c := &compiledFlags{}
-	fs.StringVar(&c.rules, "compiled-rules", "", "comma-separated rules the API server enforces itself through ValidatingAdmissionPolicies the leader compiles from them and keeps in sync (compilable: "+strings.Join(celpolicy.Compilable, ", ")+"); the chart sets it from engine, and its webhook configurations then leave those kinds out")
+	fs.StringVar(&c.rules, "compiled-rules", "", "comma-separated rules the API server enforces itself through the admission policies the leader compiles from them and keeps in sync (compilable: "+strings.Join(policies.Compilable, ", ")+"); the chart sets it from engine, and its webhook configurations then leave those kinds out")
 	fs.StringVar(&c.owner, "compiled-policies-owner", "", "name of the ValidatingWebhookConfiguration that owns the compiled policies, their bindings and parameters (deleting it removes them); also their name prefix")
 	return c
 }
@@ -37,14 +37,14 @@ func addCompiledFlags(fs *flag.FlagSet) *compiledFlags {
 // wire adds the policy sync for the compiled rules, if any; base carries
 // what the policies share with the webhook (modes, exemptions, mesh,
 // Istio, excluded namespaces).
-func (c *compiledFlags) wire(o server.Options, base celpolicy.Options) (server.Options, error) {
+func (c *compiledFlags) wire(o server.Options, base policies.Options) (server.Options, error) {
 	rules := splitList(c.rules)
 	if len(rules) == 0 {
 		return o, nil
 	}
 	for _, r := range rules {
-		if !slices.Contains(celpolicy.Compilable, r) {
-			return o, fmt.Errorf("--compiled-rules: %s cannot be compiled (compilable: %s)", r, strings.Join(celpolicy.Compilable, ", "))
+		if !slices.Contains(policies.Compilable, r) {
+			return o, fmt.Errorf("--compiled-rules: %s cannot be compiled (compilable: %s)", r, strings.Join(policies.Compilable, ", "))
 		}
 	}
 	if c.owner == "" {
@@ -67,12 +67,16 @@ func (c *compiledFlags) wire(o server.Options, base celpolicy.Options) (server.O
 				if err := reader.List(ctx, &classes); err != nil {
 					return nil, fmt.Errorf("listing IngressClasses for the policies' parameters: %w", err)
 				}
-				return celpolicy.Compile(base, classes.Items)
+				opts := base
+				opts.IngressClasses = classes.Items
+				return policies.Compile(opts)
 			},
 			Watch: []client.Object{
 				&networkingv1.IngressClass{},
 				&admissionregistrationv1.ValidatingAdmissionPolicy{},
 				&admissionregistrationv1.ValidatingAdmissionPolicyBinding{},
+				&admissionregistrationv1.MutatingAdmissionPolicy{},
+				&admissionregistrationv1.MutatingAdmissionPolicyBinding{},
 			},
 			Log:      o.Log.WithName("compiled-policies"),
 			Registry: metrics.Registry,

@@ -11,8 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshguard/meshguard/pkg/celpolicy"
 	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/policies"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
@@ -22,7 +22,8 @@ Prints, as YAML, the admission policies meshguard compiles from its rules for
 the API server to enforce itself: for ingress-in-mesh a
 ValidatingAdmissionPolicy and its binding, and the parameter ConfigMap
 (NAME-policy-params in --namespace) that holds the cluster's IngressClasses
-and their controllers. Printed here, the ConfigMap is empty; the running
+and their controllers; for gce-metadata-address a MutatingAdmissionPolicy
+(enforce mode) and a warning ValidatingAdmissionPolicy, with bindings. Printed here, the ConfigMap is empty; the running
 meshguard (webhook serve --compiled-rules, the chart's engine value) writes
 these objects itself, keeps the parameters in sync with the IngressClasses
 and puts back edits; --check compares a live cluster's objects with them.
@@ -73,12 +74,12 @@ func policiesCmd(prog string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	objs, err := celpolicy.Compile(celpolicy.Options{
-		Name: *name, Namespace: *namespace, Rules: celpolicy.Compilable,
+	objs, err := policies.Compile(policies.Options{
+		Name: *name, Namespace: *namespace, Rules: policies.Compilable,
 		Modes:    policy.Modes{Default: m, PerRule: ruleModes.modes},
 		Excluded: splitList(*excluded), AllowExemptions: *allowExemptions, ExemptionAuthz: *exemptionAuthz,
 		Mesh: mesh.Options{ByDefault: *meshByDefault, SystemNamespaces: splitList(*system)}, Istio: in,
-	}, nil)
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -22,35 +22,44 @@ import (
 func TestPoliciesPrintsTheCompiledPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		mode, failure, actions, notFound string
+		kinds                            []string
 	}{
-		{"enforce", "Fail", "[Deny]", "Deny"},
-		{"audit", "Ignore", "[Warn Audit]", "Allow"},
+		{"enforce", "Fail", "[Deny]", "Deny", []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ConfigMap",
+			"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}},
+		{"audit", "Ignore", "[Warn Audit]", "Allow", []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ConfigMap",
+			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run([]string{"policies", "--mode", tc.mode, "--name", "mg", "--namespace", "mg-system"}, &out, &errOut); code != 0 {
 			t.Fatalf("%s: exit %d: %s", tc.mode, code, errOut.String())
 		}
-		docs := strings.Split(out.String(), "---\n")
-		if len(docs) != 3 {
-			t.Fatalf("%s: %d documents, want a policy, a binding and the parameters:\n%s", tc.mode, len(docs), out.String())
-		}
-		var policy, binding, params map[string]any
-		for i, v := range []*map[string]any{&policy, &binding, &params} {
-			if err := yaml.Unmarshal([]byte(docs[i]), v); err != nil {
+		var docs []map[string]any
+		var kinds []string
+		for _, d := range strings.Split(out.String(), "---\n") {
+			var m map[string]any
+			if err := yaml.Unmarshal([]byte(d), &m); err != nil {
 				t.Fatal(err)
 			}
+			docs = append(docs, m)
+			kinds = append(kinds, fmt.Sprint(m["kind"]))
+		}
+		if fmt.Sprint(kinds) != fmt.Sprint(tc.kinds) {
+			t.Fatalf("%s: kinds %v, want %v", tc.mode, kinds, tc.kinds)
 		}
 		spec := func(m map[string]any) map[string]any { return m["spec"].(map[string]any) }
-		if policy["kind"] != "ValidatingAdmissionPolicy" || spec(policy)["failurePolicy"] != tc.failure {
-			t.Errorf("%s: policy %v failurePolicy %v", tc.mode, policy["kind"], spec(policy)["failurePolicy"])
+		policy, binding := docs[0], docs[1]
+		if spec(policy)["failurePolicy"] != tc.failure {
+			t.Errorf("%s: ingress-in-mesh failurePolicy %v", tc.mode, spec(policy)["failurePolicy"])
 		}
 		ref := spec(binding)["paramRef"].(map[string]any)
 		if got := fmt.Sprint(spec(binding)["validationActions"]); got != tc.actions ||
 			ref["name"] != "mg-policy-params" || ref["namespace"] != "mg-system" || ref["parameterNotFoundAction"] != tc.notFound {
 			t.Errorf("%s: binding %v", tc.mode, spec(binding))
 		}
-		if params["kind"] != "ConfigMap" {
-			t.Errorf("%s: third document %v", tc.mode, params["kind"])
+		for _, d := range docs {
+			if d["kind"] != "ConfigMap" && d["metadata"].(map[string]any)["labels"].(map[string]any)["app.kubernetes.io/managed-by"] != "meshguard" {
+				t.Errorf("%s: %v %v lacks the managed-by label", tc.mode, d["kind"], d["metadata"])
+			}
 		}
 	}
 }
@@ -80,7 +89,7 @@ func TestPoliciesCheck(t *testing.T) {
 		code := run(check, &out, &errOut)
 		return code, out.String() + errOut.String()
 	}
-	if code, got := runCheck(); code != 0 || strings.Count(got, ": in place") != 2 || !strings.Contains(got, "ConfigMap mg-system/mg-policy-params: present") {
+	if code, got := runCheck(); code != 0 || strings.Count(got, ": in place") != 6 || !strings.Contains(got, "ConfigMap mg-system/mg-policy-params: present") {
 		t.Fatalf("exit %d:\n%s", code, got)
 	}
 

@@ -18,9 +18,9 @@ import (
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/meshguard/meshguard/pkg/celpolicy"
 	"github.com/meshguard/meshguard/pkg/cluster"
 	"github.com/meshguard/meshguard/pkg/mesh"
+	"github.com/meshguard/meshguard/pkg/policies"
 	"github.com/meshguard/meshguard/pkg/policy"
 	"github.com/meshguard/meshguard/pkg/server"
 )
@@ -144,7 +144,7 @@ func (f *serveFlags) options() (server.Options, error) {
 	if o, err = f.audit.wire(o, m); err != nil {
 		return o, err
 	}
-	return f.compiled.wire(o, celpolicy.Options{
+	return f.compiled.wire(o, policies.Options{
 		Namespace: o.LeaderElectionNamespace, Modes: o.Modes, Excluded: splitList(f.audit.excluded),
 		AllowExemptions: f.allowExemptions, ExemptionAuthz: f.exemptionAuthz, Mesh: m, Istio: istio,
 	})

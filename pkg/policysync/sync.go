@@ -45,6 +45,8 @@ var Kinds = []schema.GroupVersionKind{
 	{Version: "v1", Kind: "ConfigMap"},
 	admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicy"),
 	admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicyBinding"),
+	admissionregistrationv1.SchemeGroupVersion.WithKind("MutatingAdmissionPolicy"),
+	admissionregistrationv1.SchemeGroupVersion.WithKind("MutatingAdmissionPolicyBinding"),
 }
 
 // Options configure the sync.

@@ -8,9 +8,12 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 )
 
-// The API of the compiled policy, as a cluster's discovery (and
-// `helm template --api-versions`) names it.
-const vapAPI = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+// The APIs of the compiled policies, as a cluster's discovery (and
+// `helm template --api-versions`) names them.
+const (
+	vapAPI = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+	mapAPI = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+)
 
 // capsWith is helm's default capabilities plus the APIs named.
 func capsWith(apis ...string) *chartutil.Capabilities {
@@ -29,12 +32,13 @@ func TestEngine(t *testing.T) {
 		apis     []string
 		compiled []string
 	}{
-		"auto, a cluster serving ValidatingAdmissionPolicy": {"", []string{vapAPI}, []string{"ingress-in-mesh"}},
+		"auto, a cluster serving both policy kinds":         {"", []string{vapAPI, mapAPI}, []string{"ingress-in-mesh", "gce-metadata-address"}},
+		"auto, a cluster serving only ValidatingAdmission…": {"", []string{vapAPI}, []string{"ingress-in-mesh"}},
 		"auto, helm template without --api-versions":        {"", nil, nil},
-		"webhook, whatever the cluster serves":              {"engine: webhook", []string{vapAPI}, nil},
-		"cel":                                               {"engine: cel", []string{vapAPI}, []string{"ingress-in-mesh"}},
-		"a rule that is off is compiled by no one":          {"rules: {ingress-in-mesh: {mode: off}}", []string{vapAPI}, nil},
-		"audit mode compiles too (the policy warns)":        {"mode: audit", []string{vapAPI}, []string{"ingress-in-mesh"}},
+		"webhook, whatever the cluster serves":              {"engine: webhook", []string{vapAPI, mapAPI}, nil},
+		"cel":                                               {"engine: cel", []string{vapAPI, mapAPI}, []string{"ingress-in-mesh", "gce-metadata-address"}},
+		"a rule that is off is compiled by no one":          {"rules: {ingress-in-mesh: {mode: off}}", []string{vapAPI, mapAPI}, []string{"gce-metadata-address"}},
+		"audit mode compiles too (the policies warn)":       {"mode: audit", []string{vapAPI, mapAPI}, []string{"ingress-in-mesh", "gce-metadata-address"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -53,8 +57,8 @@ func TestEngine(t *testing.T) {
 			if ingress != wantIngress {
 				t.Errorf("Ingress webhook entries: %v, want %v", ingress, wantIngress)
 			}
-			if !serviceEntry {
-				t.Error("the ServiceEntry webhook entry is gone: gce-metadata-address does not compile")
+			if want := !slices.Contains(tc.compiled, "gce-metadata-address"); serviceEntry != want {
+				t.Errorf("ServiceEntry webhook entry: %v, want %v", serviceEntry, want)
 			}
 			args := m.Deployment.Spec.Template.Spec.Containers[0].Args
 			flag := ""
@@ -86,13 +90,13 @@ func TestEngine(t *testing.T) {
 // without the policy APIs fails and says what to do, rather than leaving
 // a rule enforced by no one.
 func TestEngineCelNeedsTheAPIs(t *testing.T) {
-	_, err := renderCaps(t, values(t, "engine: cel"), nil, capsWith())
-	if err == nil || !strings.Contains(err.Error(), "engine: cel needs "+vapAPI+" for rule ingress-in-mesh") ||
+	_, err := renderCaps(t, values(t, "engine: cel"), nil, capsWith(vapAPI))
+	if err == nil || !strings.Contains(err.Error(), "engine: cel needs "+mapAPI+" for rule gce-metadata-address") ||
 		!strings.Contains(err.Error(), "use engine auto or webhook") {
 		t.Errorf("got %v", err)
 	}
-	if _, err := renderCaps(t, values(t, "engine: cel\nrules: {ingress-in-mesh: {mode: off}}"), nil, capsWith()); err != nil {
-		t.Errorf("engine cel with its only rule off: %v", err)
+	if _, err := renderCaps(t, values(t, "engine: cel\nrules: {gce-metadata-address: {mode: off}}"), nil, capsWith(vapAPI)); err != nil {
+		t.Errorf("engine cel with the missing API's only rule off: %v", err)
 	}
 }
 
@@ -107,7 +111,7 @@ func TestEngineOnTheOldestSupportedKubernetes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kube 1.30, APIs %v: %v", apis, err)
 		}
-		compiled := slices.ContainsFunc(m.Deployment.Spec.Template.Spec.Containers[0].Args, func(a string) bool { return a == "--compiled-rules=ingress-in-mesh" })
+		compiled := slices.ContainsFunc(m.Deployment.Spec.Template.Spec.Containers[0].Args, func(a string) bool { return strings.HasPrefix(a, "--compiled-rules=ingress-in-mesh") })
 		if compiled != (len(apis) > 0) {
 			t.Errorf("kube 1.30, APIs %v: compiled %v", apis, compiled)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,16 +12,19 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshguard/meshguard/test/e2e/harness"
 )
 
 // TestCompiledIngressInMeshOutlivesTheWebhook: with --compiled-rules the
-// leader writes ingress-in-mesh as a ValidatingAdmissionPolicy, owned by
-// the webhook configuration; once it is in place the webhook process is
+// leader writes ingress-in-mesh as a ValidatingAdmissionPolicy and
+// gce-metadata-address as a MutatingAdmissionPolicy, owned by the webhook
+// configuration; once it is in place the webhook process is
 // stopped, and the API server still denies the story's Ingress in a meshed
-// namespace, with the webhook's message, and still admits it elsewhere; in
+// namespace, with the webhook's message, and still admits it elsewhere; the
+// story's ServiceEntry still gets the metadata IP declared; in
 // audit mode it warns, with the webhook stopped as well.
 func TestCompiledIngressInMeshOutlivesTheWebhook(t *testing.T) {
 	requireWebhook(t)
@@ -41,10 +45,13 @@ func TestCompiledIngressInMeshOutlivesTheWebhook(t *testing.T) {
 
 	wh := harness.StartWebhook(t, bin, harness.WebhookOptions{
 		Kubeconfig: cp.Kubeconfig, Mode: "enforce",
-		ExtraArgs: []string{"--audit-interval=0", "--compiled-rules=ingress-in-mesh", "--compiled-policies-owner=" + owner},
+		ExtraArgs: []string{"--audit-interval=0", "--compiled-rules=ingress-in-mesh,gce-metadata-address", "--compiled-policies-owner=" + owner},
 		Env:       []string{"POD_NAMESPACE=" + ns},
 	})
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	harness.WaitFor(t, 30*time.Second, "the compiled mutating policy is written", func() error {
+		return cp.Client.Get(ctx, client.ObjectKey{Name: owner + "-gce-metadata-address"}, &admissionregistrationv1.MutatingAdmissionPolicy{})
+	})
 	harness.WaitFor(t, 30*time.Second, "the compiled policy and its parameters are written", func() error {
 		if err := cp.Client.Get(ctx, client.ObjectKey{Name: owner + "-ingress-in-mesh"}, policy); err != nil {
 			return err
@@ -75,6 +82,20 @@ func TestCompiledIngressInMeshOutlivesTheWebhook(t *testing.T) {
 	if err := cp.Client.Create(ctx, storyIngress(t, plain), client.DryRunAll); err != nil {
 		t.Errorf("an Ingress outside the mesh is refused: %v", err)
 	}
+	// The story's ServiceEntry gets the metadata IP declared by the API
+	// server's own MutatingAdmissionPolicy.
+	harness.WaitFor(t, 30*time.Second, "the API server moves the metadata IP without the webhook", func() error {
+		se := storyServiceEntry(t, meshed, "v1")
+		if err := cp.Client.Create(ctx, se, client.DryRunAll); err != nil {
+			return err
+		}
+		addrs, _, _ := unstructured.NestedStringSlice(se.Object, "spec", "addresses")
+		hosts, _, _ := unstructured.NestedStringSlice(se.Object, "spec", "hosts")
+		if !slices.Contains(addrs, "169.254.169.254") || slices.Contains(hosts, "169.254.169.254") {
+			return fmt.Errorf("stored hosts %v, addresses %v", hosts, addrs)
+		}
+		return nil
+	})
 
 	// Audit mode: a new leader rewrites the binding to warn, and the
 	// warning outlives the process too.

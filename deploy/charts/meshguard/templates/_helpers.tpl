@@ -244,16 +244,20 @@ namespaceSelector expressions), matchCondition (CEL, optional), mutating.
 {{- end }}
 
 {{/*
-Rules the API server enforces itself, through the ValidatingAdmissionPolicy
-meshguard's leader compiles from them (engine cel or auto), as a JSON list.
-A rule that is off is in none; engine cel fails where the cluster does not
-serve the policy's API, auto falls back to the webhook there. Only
-ingress-in-mesh compiles today (`webhook serve --help`, --compiled-rules).
+Rules the API server enforces itself, through the admission policies
+meshguard's leader compiles from them (engine cel or auto), as a JSON list:
+ingress-in-mesh as a ValidatingAdmissionPolicy, gce-metadata-address as a
+MutatingAdmissionPolicy (with a warning ValidatingAdmissionPolicy). A rule
+that is off is in none; engine cel fails where the cluster does not serve a
+rule's policy API, auto falls back to the webhook there.
 */}}
 {{- define "meshguard.compiledRules" -}}
-{{- $api := "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy" }}
+{{- $apis := dict
+  "ingress-in-mesh" "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+  "gce-metadata-address" "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" }}
 {{- $rules := list }}
-{{- range $id := list "ingress-in-mesh" }}
+{{- range $id := list "ingress-in-mesh" "gce-metadata-address" }}
+{{- $api := index $apis $id }}
 {{- if and (ne $.Values.engine "webhook") (ne (include "meshguard.ruleMode" (list $ $id)) "off") }}
 {{- if $.Capabilities.APIVersions.Has $api }}
 {{- $rules = append $rules $id }}

@@ -1,0 +1,225 @@
+package policies
+
+import (
+	"fmt"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+
+	"github.com/meshguard/meshguard/pkg/mutate"
+	"github.com/meshguard/meshguard/pkg/policy"
+)
+
+// metadataNames are the metadata server's names as pkg/mutate's
+// isMetadataName accepts them.
+var metadataNames = litList("metadata.google.internal", "metadata.google.internal.", "metadata", "metadata.")
+
+const mdIP = mutate.GCEMetadataIP
+
+// gceVariables are pkg/mutate's metadataPlan in CEL, one variable per field,
+// over the ServiceEntry in object.
+func (o Options) gceVariables(id string) []admissionregistrationv1.Variable {
+	slashMD := func(a string) string {
+		return fmt.Sprintf("(%[1]s.contains('/') && isCIDR(%[1]s) && string(cidr(%[1]s)) == %[2]s)", a, lit(mdIP+"/32"))
+	}
+	v := func(name, expr string) admissionregistrationv1.Variable {
+		return admissionregistrationv1.Variable{Name: name, Expression: expr}
+	}
+	return []admissionregistrationv1.Variable{
+		v("hosts", "object.?spec.?hosts.orValue([])"),
+		v("addrs", "object.?spec.?addresses.orValue([])"),
+		v("resolution", "object.?spec.?resolution.orValue('')"),
+		v("ann", "object.metadata.?annotations.orValue({})"),
+		v("mdHosts", "variables.hosts.filter(h, h in "+metadataNames+")"),
+		// The metadata host as written; '' when the entry names none.
+		v("name", "size(variables.mdHosts) > 0 ? variables.mdHosts[0] : ''"),
+		v("ips", "variables.hosts.filter(h, "+isAddr("h")+")"),
+		v("others", "variables.hosts.filter(h, !(h in "+metadataNames+") && !"+isAddr("h")+")"),
+		v("keptHosts", "variables.hosts.filter(h, !"+isAddr("h")+")"),
+		v("declared", "variables.addrs.filter(a, "+isAddr("a")+").map(a, "+addrKey("a")+")"),
+		v("ipKeys", "variables.ips.map(h, "+addrKey("h")+")"),
+		// An IP host already declared, or repeated, is dropped; the others move.
+		v("moved", "variables.ips.transformList(i, h, !(variables.ipKeys[i] in variables.declared) && !(variables.ipKeys[i] in variables.ipKeys.slice(0, i)), h)"),
+		v("dropped", "variables.ips.transformList(i, h, variables.ipKeys[i] in variables.declared || variables.ipKeys[i] in variables.ipKeys.slice(0, i), h)"),
+		v("added", fmt.Sprintf("!(%[1]s in variables.declared) && !(%[1]s in variables.ipKeys)", lit(mdIP+"/32"))),
+		v("planned", "variables.addrs + variables.moved.map(h, "+addrString("h")+") + (variables.added ? ["+lit(mdIP)+"] : [])"),
+		v("dns", "variables.resolution in ['DNS', 'DNS_ROUND_ROBIN']"),
+		v("plained", "variables.dns && variables.planned.exists(a, "+slashMD("a")+")"),
+		// DNS resolutions take the metadata IP's /32 as the plain IP, once.
+		v("addresses", fmt.Sprintf("!variables.plained ? variables.planned : variables.planned.transformList(i, a, !%[1]s || (!(%[2]s in variables.planned) && !variables.planned.slice(0, i).exists(p, %[3]s)), %[1]s ? %[2]s : a)",
+			slashMD("a"), lit(mdIP), slashMD("p"))),
+		v("endpoint", "variables.resolution == 'STATIC' && size(object.?spec.?endpoints.orValue([])) == 0 && object.?spec.?workloadSelector.orValue(null) == null"),
+		v("known", "variables.resolution in ['', 'NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']"),
+		v("changes", "size(variables.moved) + size(variables.dropped) > 0 || variables.added || variables.plained || variables.endpoint"),
+		v("cidrs", "variables.addresses.filter(a, a.contains('/'))"),
+		v("blocked", "variables.resolution == 'DYNAMIC_DNS' || (variables.dns && size(variables.cidrs) > 0)"),
+		v("exempt", exempt(id, "variables.ann", o.AllowExemptions, o.ExemptionAuthz)),
+		// The rule would change the entry (what the MAP applies).
+		v("apply", "variables.name != '' && variables.known && variables.changes && !variables.blocked && !variables.exempt"),
+		// The rule would warn that it leaves the entry unchanged.
+		v("stuck", "variables.name != '' && variables.known && variables.changes && variables.blocked && !variables.exempt"),
+	}
+}
+
+// gcePatch is the mutation's JSONPatch expression: pkg/mutate's
+// metadataPlan.patch and the meshguard.dev/mutated annotation the engine
+// adds (merged with the rules recorded before).
+func gcePatch(id string) string {
+	mutated := lit(policy.MutatedAnnotation)
+	ops := []string{
+		"(size(variables.moved) + size(variables.dropped) > 0 ? [JSONPatch{op: 'replace', path: '/spec/hosts', value: variables.keptHosts}] : [])",
+		"(variables.added || variables.plained || size(variables.moved) > 0 ? [JSONPatch{op: object.?spec.?addresses.hasValue() ? 'replace' : 'add', path: '/spec/addresses', value: variables.addresses}] : [])",
+		"(variables.endpoint ? [JSONPatch{op: 'add', path: '/spec/endpoints', value: [{'address': " + lit(mdIP) + "}]}] : [])",
+		fmt.Sprintf("[!has(object.metadata.annotations) ? JSONPatch{op: 'add', path: '/metadata/annotations', value: {%[1]s: %[2]s}} : "+
+			"JSONPatch{op: 'add', path: %[3]s, value: ((%[1]s in variables.ann ? variables.ann[%[1]s].split(',').map(r, r.trim()).filter(r, r != '') : []) + [%[2]s]).distinct().join(',')}]",
+			mutated, lit(id), lit(policy.Pointer("metadata", "annotations", policy.MutatedAnnotation))),
+	}
+	return "variables.apply ? " + strings.Join(ops, " + ") + " : []"
+}
+
+// gceMessages are pkg/mutate's messages in CEL: the change (describe and
+// why), the advice about other hosts, and why an entry is left unchanged.
+func gceMessages() (change, others, stuck string) {
+	md := lit(mdIP)
+	moved := "variables.moved.map(h, h + (" + addrString("h") + " != h ? ' (as ' + " + addrString("h") + " + ')' : ''))"
+	parts := strings.Join([]string{
+		"(size(variables.moved) > 0 ? ['moved ' + " + listSome(moved, " and ") + " + ' from spec.hosts to spec.addresses'] : [])",
+		"(size(variables.dropped) > 0 ? ['removed ' + " + listSome("variables.dropped", " and ") + " + ' from spec.hosts (already in spec.addresses)'] : [])",
+		"(variables.added ? [" + lit("added "+mdIP+" to spec.addresses") + "] : [])",
+		"(variables.plained ? [" + lit("replaced "+mdIP+"/32 with "+mdIP+" in spec.addresses") + "] : [])",
+		"(variables.endpoint ? [" + lit("added the endpoint {address: "+mdIP+"}") + "] : [])",
+	}, " + ")
+	describe := joinAnd("(" + parts + ")")
+	why := "(" + strings.Join([]string{
+		"(size(variables.moved) + size(variables.dropped) > 0 ? ['istiod rejects IP addresses in spec.hosts (an all-numeric top-level domain)'] : [])",
+		"(variables.added || variables.moved.exists(h, " + addrKey("h") + " == " + lit(mdIP+"/32") + ") ? [variables.name + " + lit(" only reaches the metadata server through the sidecar when its address "+mdIP+" is declared in spec.addresses") + "] : [])",
+		"(variables.plained ? ['istiod accepts no CIDR addresses with resolution ' + variables.resolution] : [])",
+		"(variables.endpoint ? ['resolution STATIC sends traffic only to the listed endpoints'] : [])",
+	}, " + ") + ").join(', ')"
+	se := "'ServiceEntry \"' + " + displayName + " + '\"'"
+	change = se + " + ': ' + " + describe + " + '; ' + " + why + " + '; make the same change in your source manifest'"
+	others = se + " + ' also lists ' + " + listSome("variables.others", ", ") + " + ' in spec.hosts and its ' + (variables.endpoint ? 'spec.addresses and spec.endpoints apply' : 'spec.addresses apply') + " +
+		"' to every host: a dedicated ServiceEntry for the metadata server (hosts: [' + variables.name + '], addresses: [' + " + md + " + ']) is cleaner'"
+	stuck = se + " + ' was left unchanged although it names ' + variables.name + ' (the change would be: ' + " + describe + " + '): ' + (variables.resolution == 'DYNAMIC_DNS' ? " +
+		"'istiod allows neither addresses nor non-wildcard hosts with resolution DYNAMIC_DNS; give ' + variables.name + ' a ServiceEntry of its own with resolution NONE and addresses: [' + " + md + " + ']' : " +
+		"'it has resolution ' + variables.resolution + ' and the CIDR address ' + variables.cidrs[0] + ', which istiod rejects (CIDR addresses are allowed only with resolution NONE or STATIC) whatever is added; give ' + variables.name + ' a ServiceEntry of its own with addresses: [' + " + md + " + '], or use resolution NONE or STATIC')"
+	return change, others, stuck
+}
+
+// matchConstraints are the rule's Match as admission policy resources.
+func matchConstraints(m policy.Match) *admissionregistrationv1.MatchResources {
+	var ops []admissionregistrationv1.OperationType
+	for _, op := range m.Operations {
+		switch op {
+		case admissionv1.Create:
+			ops = append(ops, admissionregistrationv1.Create)
+		case admissionv1.Update:
+			ops = append(ops, admissionregistrationv1.Update)
+		case admissionv1.Delete:
+			ops = append(ops, admissionregistrationv1.Delete)
+		case admissionv1.Connect:
+			ops = append(ops, admissionregistrationv1.Connect)
+		}
+	}
+	var rules []admissionregistrationv1.NamedRuleWithOperations
+	for _, k := range m.Kinds {
+		rules = append(rules, admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+			Operations: ops,
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{k.Group}, APIVersions: k.Versions, Resources: []string{k.Resource}},
+		}})
+	}
+	return &admissionregistrationv1.MatchResources{MatchPolicy: ptr.To(admissionregistrationv1.Equivalent), ResourceRules: rules}
+}
+
+// bindingMatch leaves out the excluded namespaces by their name label: a
+// selector needs no CEL and no parameter, so nothing can stop meshguard's
+// own namespace or kube-system from being repaired (Gatekeeper #4530).
+func (o Options) bindingMatch() *admissionregistrationv1.MatchResources {
+	return &admissionregistrationv1.MatchResources{
+		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: o.excluded(),
+		}}},
+	}
+}
+
+// gceMetadataAddress compiles gce-metadata-address. In enforce mode a
+// MutatingAdmissionPolicy applies the rule's patch (failurePolicy Fail, as
+// the webhook's), and a warn-only ValidatingAdmissionPolicy says when an
+// entry is left unchanged (it sees the object after mutation, so it cannot
+// repeat the change's own warning, nor the advice about other hosts, which
+// the webhook gives only when it changes the entry). In audit mode nothing
+// mutates: the ValidatingAdmissionPolicy warns and audits the would-be
+// change, as the webhook's audit mode does.
+func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
+	rule := mutate.GCEMetadataAddress{}
+	id := rule.ID()
+	name := o.Name + "-" + id
+	match := matchConstraints(rule.Match())
+	vars := o.gceVariables(id)
+	// Only entries naming the metadata server pay for the variables.
+	conditions := []admissionregistrationv1.MatchCondition{{
+		Name:       "names-the-metadata-server",
+		Expression: "object.?spec.?hosts.orValue([]).exists(h, h in " + metadataNames + ")",
+	}}
+	change, others, stuck := gceMessages()
+	tag := "[" + id + "] "
+	var objs []runtime.Object
+	validations := []admissionregistrationv1.Validation{}
+	actions := []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}
+	if mode == policy.Audit {
+		tag += "(audit) "
+		actions = append(actions, admissionregistrationv1.Audit)
+		validations = append(validations,
+			admissionregistrationv1.Validation{Expression: "!variables.apply", MessageExpression: lit(tag+"would change (not applied): ") + " + " + change},
+			admissionregistrationv1.Validation{Expression: "!variables.apply || size(variables.others) == 0", MessageExpression: lit(tag) + " + " + others},
+		)
+	} else {
+		objs = append(objs,
+			&admissionregistrationv1.MutatingAdmissionPolicy{
+				TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "MutatingAdmissionPolicy"},
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+					MatchConstraints: match,
+					MatchConditions:  conditions,
+					Variables:        vars,
+					Mutations: []admissionregistrationv1.Mutation{{
+						PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+						JSONPatch: &admissionregistrationv1.JSONPatch{Expression: gcePatch(id)},
+					}},
+					FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+					// As the chart's mutating webhook: run again after later mutations.
+					ReinvocationPolicy: admissionregistrationv1.IfNeededReinvocationPolicy,
+				},
+			},
+			&admissionregistrationv1.MutatingAdmissionPolicyBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "MutatingAdmissionPolicyBinding"},
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: name, MatchResources: o.bindingMatch()},
+			})
+	}
+	validations = append(validations, admissionregistrationv1.Validation{Expression: "!variables.stuck", MessageExpression: lit(tag) + " + " + stuck})
+	objs = append(objs,
+		&admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				// It only warns: a failure to warn must not refuse a write.
+				FailurePolicy:    ptr.To(admissionregistrationv1.Ignore),
+				MatchConstraints: match,
+				MatchConditions:  conditions,
+				Variables:        vars,
+				Validations:      validations,
+			},
+		},
+		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicyBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name, MatchResources: o.bindingMatch(), ValidationActions: actions},
+		})
+	return objs
+}
