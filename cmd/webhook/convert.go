@@ -21,7 +21,9 @@ const convertUsage = `usage: webhook convert -f PATH [-f PATH...] [-n NAMESPACE]
 Turns Ingresses into the Gateway API objects that replace them: a
 Gateway (gatewayClassName istio) per namespace, or one shared Gateway with
 --gateway NAME.NS; an HTTPRoute per host; a ReferenceGrant where a
-certificate Secret lives outside the Gateway's namespace. PATH is a file, a
+certificate Secret lives outside the Gateway's namespace. With --to istio: an
+Istio Gateway (selector istio: ingressgateway, TLS by credentialName) and a
+VirtualService per host instead. PATH is a file, a
 folder (read recursively: *.yaml, *.yml, *.json) or - for stdin;
 multi-document YAML, JSON, Lists and kubectl get -o yaml output are read.
 networking.k8s.io/v1 Ingresses are read, and the retired extensions/v1beta1
@@ -68,7 +70,7 @@ func newConvertFlags(prog string, out io.Writer) (*flag.FlagSet, *convertFlags) 
 		printFlags(out, fs)
 	}
 	fs.Var(&f.files, "f", "manifest file, folder (recursive) or - for stdin; repeatable")
-	fs.StringVar(&f.to, "to", "gateway-api", "what to convert to: gateway-api (istio is not supported yet)")
+	fs.StringVar(&f.to, "to", "gateway-api", "what to convert to: gateway-api (a Gateway with gatewayClassName istio, HTTPRoutes, ReferenceGrants) or istio (an Istio Gateway with credentialName TLS, VirtualServices; docs/convert.md)")
 	fs.StringVar(&f.gateway, "gateway", "", "NAME or NAME.NAMESPACE of the Gateway (default \""+convert.DefaultGatewayName+"\", one per namespace); with .NAMESPACE one Gateway there serves every Ingress")
 	fs.Var(&f.staticIPs, "static-ip", "NAME=IP: the address of the static IP an Ingress names in kubernetes.io/ingress.global-static-ip-name; goes into the Gateway's spec.addresses; repeatable")
 	fs.StringVar(&f.reportFormat, "report-format", convert.FormatText, "report format on stderr: text or json")
@@ -161,12 +163,12 @@ func (f *convertFlags) options() (convert.Options, error) {
 	if err := f.scope.check(f.files); err != nil {
 		return o, err
 	}
-	switch {
-	case f.to == "istio":
-		return o, errors.New("--to istio is not supported in this version: only --to gateway-api is; convert to Gateway API (Istio serves it with gatewayClassName istio)")
-	case f.to != "gateway-api":
-		return o, fmt.Errorf("--to %q: only gateway-api is supported in this version", f.to)
-	case f.reportFormat != convert.FormatText && f.reportFormat != convert.FormatJSON:
+	to, err := convert.ParseTarget(f.to)
+	if err != nil {
+		return o, fmt.Errorf("--to: %w", err)
+	}
+	o.To = to
+	if f.reportFormat != convert.FormatText && f.reportFormat != convert.FormatJSON {
 		return o, fmt.Errorf("--report-format %q: use text or json", f.reportFormat)
 	}
 	if f.gateway != "" {

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -38,27 +39,69 @@ type Options struct {
 	// kubernetes.io/ingress.global-static-ip-name) to its address, which then
 	// goes into the Gateway's spec.addresses.
 	StaticIPs map[string]string
+	// To is the target API; empty means TargetGatewayAPI.
+	To Target
+}
+
+// Target names the API the Ingresses are converted to.
+type Target string
+
+// Targets.
+const (
+	// TargetGatewayAPI: a Gateway API Gateway, HTTPRoutes, ReferenceGrants.
+	TargetGatewayAPI Target = "gateway-api"
+	// TargetIstio: an Istio networking.istio.io/v1 Gateway and
+	// VirtualServices.
+	TargetIstio Target = "istio"
+)
+
+// Targets lists the targets, the default first.
+func Targets() []Target { return []Target{TargetGatewayAPI, TargetIstio} }
+
+// ParseTarget reads a --to value; empty is TargetGatewayAPI.
+func ParseTarget(s string) (Target, error) {
+	switch t := Target(s); t {
+	case "", TargetGatewayAPI:
+		return TargetGatewayAPI, nil
+	case TargetIstio:
+		return t, nil
+	}
+	return "", fmt.Errorf("unknown target %q: use %s or %s", s, TargetGatewayAPI, TargetIstio)
 }
 
 // Result holds the replacement objects and the report. Objects lists them
-// in output order.
+// in output order. Of the object lists, only the target's are filled.
 type Result struct {
+	// Target is the API of the objects.
+	Target Target
+
 	Gateways        []*gatewayv1.Gateway
 	HTTPRoutes      []*gatewayv1.HTTPRoute
 	ReferenceGrants []*gatewayv1beta1.ReferenceGrant
-	Report          Report
+
+	IstioGateways   []*IstioGateway
+	VirtualServices []*VirtualService
+
+	Report Report
 
 	order []metav1.Object
 }
 
 // Objects returns every replacement object in a stable order: per Gateway,
-// its ReferenceGrants, the Gateway, then the HTTPRoutes attached to it.
+// its ReferenceGrants, the Gateway, then the HTTPRoutes attached to it; for
+// TargetIstio per Gateway the Istio Gateway, then its VirtualServices.
 func (r *Result) Objects() []metav1.Object { return r.order }
 
-// Convert turns the Ingresses of in into Gateway API objects. The result
-// depends only on in and o, never on map order or the clock.
+// Convert turns the Ingresses of in into the objects of o.To (Gateway API
+// by default). The result depends only on in and o, never on map order or
+// the clock. It panics on a target ParseTarget refuses.
 func Convert(in *Input, o Options) *Result {
-	c := &converter{opts: o, res: &Result{}, services: map[[2]string]*corev1.Service{}}
+	target, err := ParseTarget(string(o.To))
+	if err != nil {
+		panic("convert: " + err.Error())
+	}
+	o.To = target
+	c := &converter{opts: o, res: &Result{Target: target}, services: map[[2]string]*corev1.Service{}}
 	if c.opts.GatewayName == "" {
 		c.opts.GatewayName = DefaultGatewayName
 	}
@@ -89,7 +132,11 @@ func Convert(in *Input, o Options) *Result {
 		g.ingresses = append(g.ingresses, ing)
 	}
 	for _, g := range gws {
-		c.build(g)
+		if c.istio() {
+			c.buildIstio(g)
+		} else {
+			c.build(g)
+		}
 	}
 	// The report lists each Ingress's entries together, in Ingress order.
 	pos := make(map[string]int, len(ings))
@@ -103,11 +150,25 @@ func Convert(in *Input, o Options) *Result {
 }
 
 type converter struct {
-	opts     Options
-	res      *Result
-	services map[[2]string]*corev1.Service
+	opts Options
+	// credentials maps each credentialName of the Istio target to the
+	// namespace of its Secret, to find names that collide in istio-system.
+	credentials map[string]string
+	res         *Result
+	services    map[[2]string]*corev1.Service
 	// routeNames keeps route names unique per namespace.
 	routeNames map[string]namer
+}
+
+// istio reports whether the target is Istio's API.
+func (c *converter) istio() bool { return c.opts.To == TargetIstio }
+
+// say picks the message of the target: gw for Gateway API, istio for Istio.
+func (c *converter) say(gw, istio string) string {
+	if c.istio() {
+		return istio
+	}
+	return gw
 }
 
 // nsOf is the namespace an object lands in.

@@ -6,8 +6,9 @@ import (
 )
 
 // FuzzConvert reads bytes as manifests, converts whatever Ingresses they
-// hold and writes the result: nothing may panic, and what is emitted must
-// keep the CRDs' rules.
+// hold to every target, per namespace and onto a shared Gateway, and writes
+// the result: nothing may panic, and what is emitted must keep the CRDs'
+// rules (Gateway API) or istiod's (Istio).
 func FuzzConvert(f *testing.F) {
 	f.Add([]byte(storyIngress))
 	f.Add([]byte(ing("web", "nginx.ingress.kubernetes.io/use-regex: \"true\", nginx.ingress.kubernetes.io/rewrite-target: /x", "  ingressClassName: nginx\n  defaultBackend: {service: {name: d, port: {name: http}}}\n  tls: [{secretName: s}]\n"+oneRule)))
@@ -18,16 +19,24 @@ func FuzzConvert(f *testing.F) {
 		if in.Read("fuzz.yaml", data) != nil {
 			return
 		}
-		res := Convert(in, Options{GatewayNamespace: "infra", StaticIPs: map[string]string{"ip": "192.0.2.1"}})
-		var b bytes.Buffer
-		if err := res.WriteYAML(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := res.Report.Write(&b, FormatJSON); err != nil {
-			t.Fatal(err)
-		}
-		for _, err := range validationErrors(res) {
-			t.Errorf("invalid output: %v", err)
+		for _, to := range Targets() {
+			for _, o := range []Options{{}, {GatewayNamespace: "infra", StaticIPs: map[string]string{"ip": "192.0.2.1"}}} {
+				o.To = to
+				res := Convert(in, o)
+				if res.Target != to {
+					t.Fatalf("converted to %q, asked for %q", res.Target, to)
+				}
+				var b bytes.Buffer
+				if err := res.WriteYAML(&b); err != nil {
+					t.Fatal(err)
+				}
+				if err := res.Report.Write(&b, FormatJSON); err != nil {
+					t.Fatal(err)
+				}
+				for _, err := range validationErrors(res) {
+					t.Errorf("invalid %s output: %v", to, err)
+				}
+			}
 		}
 	})
 }

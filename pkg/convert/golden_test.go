@@ -15,14 +15,15 @@ import (
 	"github.com/meshguard/meshguard/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml and testdata/*.report.golden from the results")
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml and testdata/*.report.golden (and their .istio. variants) from the results")
 
 // reportSuffix ends the file name of a case's expected report.
 const reportSuffix = ".report.golden"
 
 // TestGolden converts each testdata/<case>.in.yaml and compares the objects
 // with <case>.golden.yaml (semantically, document by document) and the text
-// report with <case>.report.golden (byte for byte). A line
+// report with <case>.report.golden (byte for byte); converted --to istio,
+// with <case>.istio.golden.yaml and <case>.istio.report.golden. A line
 // "# convert: --gateway NAME[.NS] --static-ip NAME=IP" in the input sets
 // options.
 func TestGolden(t *testing.T) {
@@ -32,39 +33,52 @@ func TestGolden(t *testing.T) {
 		t.Fatal("no cases in testdata")
 	}
 	for _, c := range cases {
-		t.Run(c, func(t *testing.T) {
-			base := filepath.Join(dir, c)
-			data, err := os.ReadFile(base + golden.InSuffix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in := &Input{}
-			if err := in.Read(base+golden.InSuffix, data); err != nil {
-				t.Fatal(err)
-			}
-			res := Convert(in, caseOptions(t, data))
-			validate(t, res)
-			objs := yamlOf(t, res)
-			var report bytes.Buffer
-			if err := res.Report.Write(&report, FormatText); err != nil {
-				t.Fatal(err)
-			}
-			header := "# " + c + golden.InSuffix + " converted; rewrite with -update, never by hand.\n"
-			if *update {
-				write(t, base+golden.GoldenSuffix, header+objs)
-				write(t, base+reportSuffix, report.String())
-				return
-			}
-			want := readGolden(t, base+golden.GoldenSuffix)
-			if diff := golden.Diff(t, stream(t, want), stream(t, []byte(objs))); diff != "" {
-				t.Errorf("the objects differ from %s (-golden +got):\n%s", base+golden.GoldenSuffix, diff)
-			}
-			if wantReport := readGolden(t, base+reportSuffix); string(wantReport) != report.String() {
-				t.Errorf("the report differs from %s:\ngot:\n%s\nwant:\n%s", base+reportSuffix, report.String(), wantReport)
-			}
-		})
+		for _, target := range Targets() {
+			t.Run(c+"/"+string(target), func(t *testing.T) {
+				base := filepath.Join(dir, c)
+				data, err := os.ReadFile(base + golden.InSuffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := &Input{}
+				if err := in.Read(base+golden.InSuffix, data); err != nil {
+					t.Fatal(err)
+				}
+				opts := caseOptions(t, data)
+				opts.To = target
+				res := Convert(in, opts)
+				validate(t, res)
+				objs := yamlOf(t, res)
+				var report bytes.Buffer
+				if err := res.Report.Write(&report, FormatText); err != nil {
+					t.Fatal(err)
+				}
+				header := "# " + c + golden.InSuffix + " converted; rewrite with -update, never by hand.\n"
+				out, rep := base+golden.GoldenSuffix, base+reportSuffix
+				if target == TargetIstio {
+					header = "# " + c + golden.InSuffix + " converted --to istio; rewrite with -update, never by hand.\n"
+					out, rep = base+istioSuffix+golden.GoldenSuffix, base+istioSuffix+reportSuffix
+				}
+				if *update {
+					write(t, out, header+objs)
+					write(t, rep, report.String())
+					return
+				}
+				want := readGolden(t, out)
+				if diff := golden.Diff(t, stream(t, want), stream(t, []byte(objs))); diff != "" {
+					t.Errorf("the objects differ from %s (-golden +got):\n%s", out, diff)
+				}
+				if wantReport := readGolden(t, rep); string(wantReport) != report.String() {
+					t.Errorf("the report differs from %s:\ngot:\n%s\nwant:\n%s", rep, report.String(), wantReport)
+				}
+			})
+		}
 	}
 }
+
+// istioSuffix marks the golden files of the istio target:
+// <case>.istio.golden.yaml and <case>.istio.report.golden.
+const istioSuffix = ".istio"
 
 func caseOptions(t *testing.T, data []byte) Options {
 	var o Options

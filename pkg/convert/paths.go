@@ -28,16 +28,23 @@ func (c *converter) pathMatch(ing *ingress, where string, p networkingv1.HTTPIng
 	default:
 		var o Outcome
 		var msg string
-		t, value, o, msg = implementationSpecific(ing, path)
+		t, value, o, msg = c.implementationSpecific(ing, path)
 		if o == NotCarried {
 			r.add(ing, where+".pathType", o, "%s", msg)
 			return "", "", false
 		}
 		r.add(ing, where+".pathType", o, "%s", msg)
 	}
+	if t == gatewayv1.PathMatchRegularExpression && c.istio() {
+		if _, err := regexp.Compile(value); err != nil {
+			r.add(ing, where+".path", NotCarried, "%q is not an RE2 regular expression, which Istio needs: %v; rewrite it, then convert again", value, err)
+			return "", "", false
+		}
+	}
 	if t != gatewayv1.PathMatchRegularExpression {
 		if err := validPath(value); err != nil {
-			r.add(ing, where+".path", NotCarried, "path %q cannot be a Gateway API path match: %v; write it without that, then convert again", path, err)
+			r.add(ing, where+".path", NotCarried, c.say("path %q cannot be a Gateway API path match: %v; write it without that, then convert again",
+				"path %q is left out: %v (meshguard writes only the paths Gateway API could hold too, which a normalized request path can match); write it without that, then convert again"), path, err)
 			return "", "", false
 		}
 	}
@@ -46,37 +53,71 @@ func (c *converter) pathMatch(ing *ingress, where string, p networkingv1.HTTPIng
 
 // implementationSpecific reads an ImplementationSpecific path the way the
 // Ingress's controller does.
-func implementationSpecific(ing *ingress, path string) (gatewayv1.PathMatchType, string, Outcome, string) {
+func (c *converter) implementationSpecific(ing *ingress, path string) (gatewayv1.PathMatchType, string, Outcome, string) {
+	prefix, exact := gatewayv1.PathMatchPathPrefix, gatewayv1.PathMatchExact
 	if path == "" {
-		return gatewayv1.PathMatchPathPrefix, "/", Carried, "ImplementationSpecific without a path matches every request: PathPrefix /"
+		return prefix, "/", Carried, "ImplementationSpecific without a path matches every request: " + c.term(prefix, "/")
 	}
 	switch ing.controller {
 	case ctrlGCE:
 		switch {
 		case path == "/*":
-			return gatewayv1.PathMatchPathPrefix, "/", Carried, "GCE's /* matches every path: PathPrefix /"
+			return prefix, "/", Carried, "GCE's /* matches every path: " + c.term(prefix, "/")
 		case strings.HasSuffix(path, "/*") && !strings.Contains(strings.TrimSuffix(path, "/*"), "*"):
 			base := strings.TrimSuffix(path, "/*")
-			return gatewayv1.PathMatchPathPrefix, base, Approximated, fmt.Sprintf("GCE's %s matches the paths below %s/ but not %s itself; PathPrefix %s matches %s too: add an Exact %s rule if that request must go elsewhere", path, base, base, base, base, base)
+			return prefix, base, Approximated, fmt.Sprintf("GCE's %s matches the paths below %s/ but not %s itself; %s matches %s too: add an Exact %s rule if that request must go elsewhere", path, base, base, c.term(prefix, base), base, base)
 		case !strings.Contains(path, "*"):
-			return gatewayv1.PathMatchExact, path, Carried, fmt.Sprintf("GCE matches %s without a * exactly: Exact", path)
+			return exact, path, Carried, fmt.Sprintf("GCE matches %s without a * exactly: %s", path, c.say("Exact", "uri exact "+path))
 		}
-		return "", "", NotCarried, fmt.Sprintf("GCE accepts * only as a final /*; %q has no Gateway API match: rewrite it as Prefix or Exact", path)
+		return "", "", NotCarried, fmt.Sprintf("GCE accepts * only as a final /*; %q has no %s match: rewrite it as Prefix or Exact", path, c.say("Gateway API", "VirtualService"))
 	case ctrlNginx:
 		if ing.useRegex || (ing.Annotations[annRewriteTarget] != "" && captureGroup.MatchString(ing.Annotations[annRewriteTarget])) {
-			return gatewayv1.PathMatchRegularExpression, nginxRegex(path), Approximated, fmt.Sprintf("nginx reads %q as a case-insensitive regular expression anchored at the path's start: RegularExpression %q (RE2, whole path); check that the expression means the same in RE2", path, nginxRegex(path))
+			re := nginxRegex(path)
+			return gatewayv1.PathMatchRegularExpression, re, Approximated, fmt.Sprintf("nginx reads %q as a case-insensitive regular expression anchored at the path's start: %s %q (RE2, whole path); check that the expression means the same in RE2", path, c.say("RegularExpression", "uri regex"), re)
 		}
-		return gatewayv1.PathMatchPathPrefix, trimSlash(path), Approximated, fmt.Sprintf("nginx matches %s as a plain string prefix (so /foobar matches /foo); PathPrefix %s matches whole path segments only: write pathType Prefix to say that is meant", path, trimSlash(path))
+		return prefix, trimSlash(path), Approximated, fmt.Sprintf("nginx matches %s as a plain string prefix (so /foobar matches /foo); %s matches whole path segments only: write pathType Prefix to say that is meant", path, c.term(prefix, trimSlash(path)))
 	case ctrlIstio:
+		// Istio's own Ingress translation (createFallbackStringMatch):
+		// "", *, /*, .* match everything; a final /* or .* is cut off and
+		// the rest is a prefix match, which istiod matches on whole path
+		// segments for Ingresses (route semantics "ingress"); any other
+		// path is an exact match.
+		if path == "*" || path == "/*" || path == ".*" {
+			return prefix, "/", Carried, fmt.Sprintf("Istio reads %s as every path: %s", path, c.term(prefix, "/"))
+		}
 		if base, ok := strings.CutSuffix(path, "/*"); ok {
-			return gatewayv1.PathMatchPathPrefix, trimSlash(base), Approximated, fmt.Sprintf("Istio reads %s as the string prefix %s/; PathPrefix %s matches whole path segments and %s itself", path, base, trimSlash(base), trimSlash(base))
+			if c.istio() {
+				return prefix, trimSlash(base), Carried, fmt.Sprintf("Istio reads %s as the prefix %s and matches it on whole path segments (%s itself too): %s", path, base, base, c.term(prefix, trimSlash(base)))
+			}
+			return prefix, trimSlash(base), Approximated, fmt.Sprintf("Istio reads %s as the string prefix %s/; PathPrefix %s matches whole path segments and %s itself", path, base, trimSlash(base), trimSlash(base))
 		}
 		if base, ok := strings.CutSuffix(path, ".*"); ok {
-			return gatewayv1.PathMatchPathPrefix, trimSlash(base), Approximated, fmt.Sprintf("Istio reads %s as the string prefix %s; PathPrefix %s matches whole path segments only", path, base, trimSlash(base))
+			if c.istio() {
+				return prefix, trimSlash(base), Carried, fmt.Sprintf("Istio reads %s as the prefix %s and matches it on whole path segments: %s", path, base, c.term(prefix, trimSlash(base)))
+			}
+			return prefix, trimSlash(base), Approximated, fmt.Sprintf("Istio reads %s as the string prefix %s; PathPrefix %s matches whole path segments only", path, base, trimSlash(base))
 		}
-		return gatewayv1.PathMatchExact, path, Carried, fmt.Sprintf("Istio matches %s exactly: Exact", path)
+		return exact, path, Carried, fmt.Sprintf("Istio matches %s exactly: %s", path, c.say("Exact", "uri exact "+path))
 	}
-	return gatewayv1.PathMatchPathPrefix, trimSlash(path), Approximated, fmt.Sprintf("ImplementationSpecific means what the Ingress controller says (class %q); read as Prefix: PathPrefix %s. Write pathType Prefix or Exact to say which is meant", ing.class, trimSlash(path))
+	return prefix, trimSlash(path), Approximated, fmt.Sprintf("ImplementationSpecific means what the Ingress controller says (class %q); read as Prefix: %s. Write pathType Prefix or Exact to say which is meant", ing.class, c.term(prefix, trimSlash(path)))
+}
+
+// term names a path match in the target's words: "PathPrefix /foo", or for
+// Istio the uri matches that say the same.
+func (c *converter) term(t gatewayv1.PathMatchType, value string) string {
+	if !c.istio() {
+		return string(t) + " " + value
+	}
+	switch t {
+	case gatewayv1.PathMatchPathPrefix:
+		if value == "/" {
+			return "uri prefix /"
+		}
+		return fmt.Sprintf("uri exact %s or prefix %s/", value, value)
+	case gatewayv1.PathMatchExact:
+		return "uri exact " + value
+	}
+	return "uri regex " + value
 }
 
 // nginxRegex is an nginx location regex (~* "^PATH") as an RE2 expression

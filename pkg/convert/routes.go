@@ -33,10 +33,12 @@ type hostGroup struct {
 
 // rule is one Ingress path as a route rule.
 type rule struct {
-	ing      *ingress
-	where    string
-	typ      gatewayv1.PathMatchType
-	value    string
+	ing   *ingress
+	where string
+	typ   gatewayv1.PathMatchType
+	value string
+	// path is the Ingress path as written ("" for a default backend).
+	path     string
 	backends []gatewayv1.HTTPBackendRef
 	filter   *gatewayv1.HTTPRouteFilter
 }
@@ -98,11 +100,11 @@ func (c *converter) groups(g *gateway) []*hostGroup {
 		for i, ir := range ing.Spec.Rules {
 			where := fmt.Sprintf("spec.rules[%d]", i)
 			if ir.Host != "" && !validHost(ir.Host) {
-				r.add(ing, where+".host", NotCarried, "%q is not a valid Gateway API hostname (lower-case DNS name, optionally starting with *.): fix the host, then convert again; its paths were left out", ir.Host)
+				r.add(ing, where+".host", NotCarried, "%q is not a valid %s (lower-case DNS name, optionally starting with *.): fix the host, then convert again; its paths were left out", ir.Host, c.say("Gateway API hostname", "host name"))
 				continue
 			}
 			if strings.HasPrefix(ir.Host, "*.") {
-				r.add(ing, where+".host", Approximated, "in an Ingress %s matches one DNS label (a%s), in Gateway API any number (also a.b%s)", ir.Host, ir.Host[1:], ir.Host[1:])
+				r.add(ing, where+".host", Approximated, "in an Ingress %s matches one DNS label (a%s), in %s any number (also a.b%s)", ir.Host, ir.Host[1:], c.say("Gateway API", "an Istio Gateway and VirtualService"), ir.Host[1:])
 			}
 			hg := get(ing, ir.Host)
 			if ir.HTTP == nil {
@@ -115,10 +117,10 @@ func (c *converter) groups(g *gateway) []*hostGroup {
 					continue
 				}
 				if prev := hg.seen[[2]string{string(typ), value}]; prev != nil {
-					r.add(ing, pw+".path", Approximated, "%s %s is already routed by %s of Ingress %s, which wins", typ, value, prev.where, prev.ing.key())
+					r.add(ing, pw+".path", Approximated, "%s is already routed by %s of Ingress %s, which wins", c.term(typ, value), prev.where, prev.ing.key())
 					continue
 				}
-				ru := &rule{ing: ing, where: pw, typ: typ, value: value, backends: c.backendRef(ing, pw+".backend", p.Backend)}
+				ru := &rule{ing: ing, where: pw, typ: typ, value: value, path: p.Path, backends: c.backendRef(ing, pw+".backend", p.Backend)}
 				ru.filter = c.rewrite(ing, pw)
 				hg.seen[[2]string{string(typ), value}] = ru
 				hg.rules = append(hg.rules, ru)
@@ -133,7 +135,8 @@ func (c *converter) groups(g *gateway) []*hostGroup {
 		}
 		get(ing, "")
 		refs := c.backendRef(ing, "spec.defaultBackend", *ing.Spec.DefaultBackend)
-		r.add(ing, "spec.defaultBackend", Carried, "a catch-all rule (PathPrefix /) last in the route of each of its hosts and in the route without hostnames: requests that match no path reach it")
+		r.add(ing, "spec.defaultBackend", Carried, "%s", c.say("a catch-all rule (PathPrefix /) last in the route of each of its hosts and in the route without hostnames: requests that match no path reach it",
+			"a catch-all route (uri prefix /) last in the VirtualService of each of its hosts and in the VirtualService for host *: requests that match no path reach it (Istio's own Ingress translation ignores spec.defaultBackend)"))
 		for _, hg := range out {
 			if hg.ns != ing.ns || !slices.Contains(hg.from, ing) {
 				continue
@@ -186,7 +189,7 @@ func (c *converter) rewrite(ing *ingress, where string) *gatewayv1.HTTPRouteFilt
 		return nil
 	}
 	if !strings.HasPrefix(ing.rewrite, "/") {
-		c.res.Report.add(ing, where+".path", NotCarried, "rewrite-target %q is not an absolute path, which URLRewrite needs: write it starting with /, then convert again", ing.rewrite)
+		c.res.Report.add(ing, where+".path", NotCarried, "rewrite-target %q is not an absolute path, which %s needs: write it starting with /, then convert again", ing.rewrite, c.say("URLRewrite", "the rewrite"))
 		return nil
 	}
 	return &gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Path: &gatewayv1.HTTPPathModifier{

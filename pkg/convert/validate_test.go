@@ -116,5 +116,5 @@ func validationErrors(res *Result) []error {
 			bad("ReferenceGrant %s without from or to", rg.Name)
 		}
 	}
-	return errs
+	return append(errs, istioValidationErrors(res)...)
 }

@@ -85,9 +85,9 @@ func TestConvertStoryMigration(t *testing.T) {
 
 // TestConvertedObjectsPassServerDryRun converts every input of the
 // converter's goldens and, when ../shared is beside the repository, every
-// real-world Ingress of its corpus, and creates each object in a
-// server-side dry run against the Gateway API CRDs, whose OpenAPI and CEL
-// rules then judge it.
+// real-world Ingress of its corpus, to both targets, and creates each object
+// in a server-side dry run against the Gateway API CRDs and Istio's, whose
+// OpenAPI and CEL rules then judge it.
 func TestConvertedObjectsPassServerDryRun(t *testing.T) {
 	requireWebhook(t)
 	bin := harness.BuildWebhook(t)
@@ -108,37 +108,39 @@ func TestConvertedObjectsPassServerDryRun(t *testing.T) {
 	namespaces := map[string]bool{}
 	total := 0
 	for _, in := range inputs {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			code, out, stderr := runBinary(t, bin, "convert", "-f", in)
-			if code == 2 {
-				t.Fatalf("convert refuses the input: %s", stderr)
-			}
-			if strings.Contains(stderr, "holds no Ingress") {
-				return
-			}
-			objs := decodeStream(t, out)
-			if len(objs) == 0 {
-				// Nothing can serve it (HTTPS only, no certificate in the
-				// cluster): the report must say so.
-				if !strings.Contains(stderr, "none was written") {
-					t.Fatalf("no objects for an input with Ingresses, and the report does not say why:\n%s", stderr)
+		for _, to := range []string{"gateway-api", "istio"} {
+			t.Run(filepath.Base(in)+"/"+to, func(t *testing.T) {
+				code, out, stderr := runBinary(t, bin, "convert", "-f", in, "--to", to)
+				if code == 2 {
+					t.Fatalf("convert refuses the input: %s", stderr)
 				}
-				return
-			}
-			for _, o := range objs {
-				if ns := o.GetNamespace(); ns != "" && !namespaces[ns] {
-					err := cp.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-					if err != nil && !apierrors.IsAlreadyExists(err) {
-						t.Fatal(err)
+				if strings.Contains(stderr, "holds no Ingress") {
+					return
+				}
+				objs := decodeStream(t, out)
+				if len(objs) == 0 {
+					// Nothing can serve it (HTTPS only, no certificate in the
+					// cluster): the report must say so.
+					if !strings.Contains(stderr, "none was written") {
+						t.Fatalf("no objects for an input with Ingresses, and the report does not say why:\n%s", stderr)
 					}
-					namespaces[ns] = true
+					return
 				}
-				if err := cp.Client.Create(context.Background(), o, client.DryRunAll); err != nil {
-					t.Errorf("the API server refuses %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+				for _, o := range objs {
+					if ns := o.GetNamespace(); ns != "" && !namespaces[ns] {
+						err := cp.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+						if err != nil && !apierrors.IsAlreadyExists(err) {
+							t.Fatal(err)
+						}
+						namespaces[ns] = true
+					}
+					if err := cp.Client.Create(context.Background(), o, client.DryRunAll); err != nil {
+						t.Errorf("the API server refuses %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+					}
+					total++
 				}
-				total++
-			}
-		})
+			})
+		}
 	}
 	t.Logf("%d objects from %d inputs accepted in a server-side dry run", total, len(inputs))
 }
