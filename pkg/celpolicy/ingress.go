@@ -88,6 +88,12 @@ func Compile(o Options, classes []networkingv1.IngressClass) ([]*unstructured.Un
 	if len(objs) > 0 {
 		objs = append(objs, o.Params(classes))
 	}
+	return Manifests(objs...)
+}
+
+// Manifests turns typed objects into the unstructured manifests that are
+// applied: no status, no creationTimestamp.
+func Manifests(objs ...runtime.Object) ([]*unstructured.Unstructured, error) {
 	out := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, obj := range objs {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)

@@ -16,7 +16,6 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshguard/meshguard/pkg/celpolicy"
 	"github.com/meshguard/meshguard/pkg/mesh"
@@ -107,7 +106,7 @@ func Compile(o Options) ([]*unstructured.Unstructured, error) {
 	gce := mutate.GCEMetadataAddress{}
 	if slices.Contains(o.Rules, gce.ID()) {
 		if mode := o.Modes.For(gce.ID()); mode != policy.Off {
-			objs, err := toUnstructured(o.gceMetadataAddress(mode)...)
+			objs, err := celpolicy.Manifests(o.gceMetadataAddress(mode)...)
 			if err != nil {
 				return nil, err
 			}
@@ -121,21 +120,6 @@ func Compile(o Options) ([]*unstructured.Unstructured, error) {
 		}
 		labels[ManagedByLabel] = ManagedBy
 		u.SetLabels(labels)
-	}
-	return out, nil
-}
-
-func toUnstructured(objs ...runtime.Object) ([]*unstructured.Unstructured, error) {
-	out := make([]*unstructured.Unstructured, 0, len(objs))
-	for _, obj := range objs {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return nil, err
-		}
-		u := &unstructured.Unstructured{Object: m}
-		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-		unstructured.RemoveNestedField(u.Object, "status")
-		out = append(out, u)
 	}
 	return out, nil
 }
