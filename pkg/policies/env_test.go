@@ -3,6 +3,7 @@ package policies
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,18 +38,29 @@ func TestMain(m *testing.M) {
 // cache lacks them.
 func istioCRDs(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api")
+	// internal/harness pins istio.io/api; `go mod download -json` prints its
+	// directory, fetching it from the module proxy when the cache lacks it.
+	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", "istio.io/api")
 	cmd.Dir = filepath.Join("..", "..", "internal", "harness")
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOPROXY=off", "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
 	var out bytes.Buffer
 	cmd.Stdout = &out
-	if err := cmd.Run(); err != nil {
-		return ""
+	var mod struct{ Dir string }
+	err := cmd.Run()
+	if err == nil {
+		err = json.Unmarshal(out.Bytes(), &mod)
 	}
-	file := filepath.Join(strings.TrimSpace(out.String()), "kubernetes", "customresourcedefinitions.gen.yaml")
-	if _, err := os.Stat(file); err != nil {
+	file := filepath.Join(mod.Dir, "kubernetes", "customresourcedefinitions.gen.yaml")
+	if err == nil {
+		_, err = os.Stat(file)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Istio's CRDs (istio.io/api of internal/harness): %v", err)
+		}
+		t.Logf("\n!!! Istio's CRDs are not available (%v): the ServiceEntry cases run against a schemaless CRD, so Istio's schema, pruning and CEL rules are NOT applied", err)
 		return ""
 	}
 	return file
@@ -91,7 +103,6 @@ func start(t *testing.T) *env {
 	crds := istioCRDs(t)
 	e := &env{warnings: &warnings{}, istioCRD: crds != ""}
 	if crds == "" {
-		t.Log("Istio's CRDs are not in the module cache: using the schemaless ServiceEntry CRD of testdata")
 		crds = filepath.Join("testdata", "serviceentry-crd.yaml")
 	}
 	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true}); err != nil {
