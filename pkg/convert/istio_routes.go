@@ -13,23 +13,12 @@ import (
 // virtualServices writes a VirtualService per host and namespace of g,
 // bound to the Istio Gateway, its routes in Ingress precedence.
 func (c *converter) virtualServices(g *gateway, groups []*hostGroup) []*VirtualService {
-	if c.routeNames == nil {
-		c.routeNames = map[string]namer{}
-	}
 	var out []*VirtualService
 	for _, hg := range groups {
 		if len(hg.rules) == 0 {
 			continue
 		}
-		names := c.routeNames[hg.ns]
-		if names == nil {
-			names = namer{}
-			c.routeNames[hg.ns] = names
-		}
-		base := anyHostRoute
-		if hg.host != "" {
-			base = sanitize(hg.host, true)
-		}
+		names, base := c.routeName(hg)
 		rules := slices.Clone(hg.rules)
 		slices.SortStableFunc(rules, precedence)
 		var from []*ingress

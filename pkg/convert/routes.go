@@ -202,24 +202,31 @@ func (c *converter) rewrite(ing *ingress, where string) *gatewayv1.HTTPRouteFilt
 // the Gateway as a whole; otherwise one route attaches to the host's HTTPS
 // listeners (sectionName) and another to the HTTP listener with the
 // redirects and the rules still served over HTTP.
-func (c *converter) routes(g *gateway, httpOn bool) []*gatewayv1.HTTPRoute {
+// routeName returns the namer that keeps route names unique in the host
+// group's namespace, and the base name of its route: the host, or
+// anyHostRoute for rules without one.
+func (c *converter) routeName(hg *hostGroup) (namer, string) {
 	if c.routeNames == nil {
 		c.routeNames = map[string]namer{}
 	}
+	names := c.routeNames[hg.ns]
+	if names == nil {
+		names = namer{}
+		c.routeNames[hg.ns] = names
+	}
+	if hg.host == "" {
+		return names, anyHostRoute
+	}
+	return names, sanitize(hg.host, true)
+}
+
+func (c *converter) routes(g *gateway, httpOn bool) []*gatewayv1.HTTPRoute {
 	var out []*gatewayv1.HTTPRoute
 	for _, hg := range c.groups(g) {
 		if len(hg.rules) == 0 {
 			continue
 		}
-		names := c.routeNames[hg.ns]
-		if names == nil {
-			names = namer{}
-			c.routeNames[hg.ns] = names
-		}
-		base := anyHostRoute
-		if hg.host != "" {
-			base = sanitize(hg.host, true)
-		}
+		names, base := c.routeName(hg)
 		parent := gatewayv1.ParentReference{Name: gatewayv1.ObjectName(g.name)}
 		if hg.ns != g.ns {
 			parent.Namespace = ptr.To(gatewayv1.Namespace(g.ns))
