@@ -14,7 +14,7 @@ const usage = `meshguard admission webhook (also a kubectl plugin: link it as ku
 usage:
   webhook serve [flags]    run the admission server (webhook serve --help lists the flags)
   webhook check -f PATH    run the rules offline on manifests (webhook check --help)
-  webhook convert -f PATH  turn Ingresses into Gateway API objects, offline (webhook convert --help)
+  webhook convert -f PATH  turn Ingresses into Gateway API (or --to istio) objects; without -f, from the cluster (webhook convert --help)
   webhook rules [-o json]  list the rules and the objects each reviews
   webhook policies         print the admission policies compiled from the rules (webhook policies --help)
   webhook remove-webhooks  delete meshguard's webhook configurations (the chart's pre-delete hook)
