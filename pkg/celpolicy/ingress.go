@@ -246,10 +246,8 @@ func (o Options) exempt(id string) string {
 	if !o.AllowExemptions {
 		return "false"
 	}
-	ea, er := lit(policy.ExemptAnnotation), lit(policy.ExemptReasonAnnotation)
-	asks := func(a string) string {
-		return fmt.Sprintf("(%[2]s in %[1]s && %[1]s[%[2]s].split(',').exists(r, r.trim() == %[4]s) && %[3]s in %[1]s && %[1]s[%[3]s].trim() != '')", a, ea, er, lit(id))
-	}
+	er := lit(policy.ExemptReasonAnnotation)
+	asks := func(a string) string { return ExemptionAsked(id, a) }
 	expr := asks("variables.ann")
 	if o.ExemptionAuthz {
 		old := "(has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
@@ -259,6 +257,23 @@ func (o Options) exempt(id string) string {
 		expr = fmt.Sprintf("%s && (%s || %s)", expr, kept, may)
 	}
 	return expr
+}
+
+// MaxExemptionList is the longest meshguard.dev/exempt value, in bytes, a
+// compiled policy reads. Splitting and scanning a list costs the API server
+// CPU out of proportion to its CEL cost units (cel-go's cost tracker scans
+// its stack once per element: 50 KiB took 1 s, 250 KiB 23 s before the cost
+// limit stopped it), so a longer value exempts nothing; the webhook still
+// reads it. The rule IDs fit in far less.
+const MaxExemptionList = 1024
+
+// ExemptionAsked is CEL asking, over the annotations ann, whether the
+// object lists rule id in meshguard.dev/exempt (at most MaxExemptionList
+// bytes) with a non-empty meshguard.dev/exempt-reason.
+func ExemptionAsked(id, ann string) string {
+	ea, er := lit(policy.ExemptAnnotation), lit(policy.ExemptReasonAnnotation)
+	return fmt.Sprintf("(%[2]s in %[1]s && size(%[1]s[%[2]s]) <= %[5]d && %[1]s[%[2]s].split(',').exists(r, r.trim() == %[4]s) && %[3]s in %[1]s && %[1]s[%[3]s].trim() != '')",
+		ann, ea, er, lit(id), MaxExemptionList)
 }
 
 func failurePolicy(m policy.Mode) admissionregistrationv1.FailurePolicyType {

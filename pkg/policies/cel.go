@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshguard/meshguard/pkg/celpolicy"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
 
@@ -69,10 +70,8 @@ func exempt(id, ann string, allow, authz bool) string {
 	if !allow {
 		return "false"
 	}
-	ea, er := lit(policy.ExemptAnnotation), lit(policy.ExemptReasonAnnotation)
-	asks := func(a string) string {
-		return fmt.Sprintf("(%[2]s in %[1]s && %[1]s[%[2]s].split(',').exists(r, r.trim() == %[4]s) && %[3]s in %[1]s && %[1]s[%[3]s].trim() != '')", a, ea, er, lit(id))
-	}
+	er := lit(policy.ExemptReasonAnnotation)
+	asks := func(a string) string { return celpolicy.ExemptionAsked(id, a) }
 	expr := asks(ann)
 	if authz {
 		old := "(oldObject != null ? oldObject.metadata.?annotations.orValue({}) : {})"
