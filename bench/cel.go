@@ -28,10 +28,46 @@ func Policy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 		ObjectMeta: metav1.ObjectMeta{Name: "ingress-in-mesh"},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: &fail,
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"networking.k8s.io"}, APIVersions: []string{"v1"}, Resources: []string{"ingresses"}},
+				},
+			}}},
 			Validations: []admissionregistrationv1.Validation{{
 				Expression: `!(has(namespaceObject.metadata.labels) && 'istio-injection' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['istio-injection'] == 'enabled') || ` +
 					`(has(object.metadata.annotations) && 'kubernetes.io/ingress.class' in object.metadata.annotations && object.metadata.annotations['kubernetes.io/ingress.class'] == 'istio')`,
 				MessageExpression: `'Ingress "' + object.metadata.name + '" is not allowed in namespace "' + namespaceObject.metadata.name + '": the namespace is in the Istio mesh'`,
+			}},
+		},
+	}
+}
+
+// ServiceEntryPolicy is the MutatingAdmissionPolicy a cluster would write by
+// hand for gce-metadata-address on the simplest entry (it names the metadata
+// server and declares no addresses): declare 169.254.169.254 and mark the
+// entry, as meshguard's annotation does, with the value "cel".
+func ServiceEntryPolicy() *admissionregistrationv1.MutatingAdmissionPolicy {
+	fail := admissionregistrationv1.Fail
+	never := admissionregistrationv1.NeverReinvocationPolicy
+	return &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "gce-metadata-address"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			FailurePolicy:      &fail,
+			ReinvocationPolicy: never,
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"networking.istio.io"}, APIVersions: []string{"*"}, Resources: []string{"serviceentries"}},
+				},
+			}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name: "names-the-metadata-server", Expression: `object.spec.hosts.exists(h, h == 'metadata.google.internal')`,
+			}},
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[JSONPatch{op: 'add', path: '/spec/addresses', value: ['169.254.169.254']}, ` +
+					`JSONPatch{op: 'add', path: '/metadata/annotations', value: {'meshguard.dev/mutated': 'cel'}}]`},
 			}},
 		},
 	}

@@ -1,9 +1,10 @@
 // Command apiload measures meshguard's cost through a real kube-apiserver:
-// the latency of creating Ingresses and nginx ConfigMaps in a meshed
-// namespace without webhooks, with the chart's webhook configurations
-// pointing at a floor webhook (the least any webhook costs: ../floorhook) and
-// pointing at meshguard (alternating in blocks, same run), the webhook
-// process's private memory
+// the latency of creating Ingresses, nginx ConfigMaps and ServiceEntries
+// naming the metadata server in a meshed namespace without webhooks, with
+// the chart's webhook configurations pointing at a floor webhook (the least
+// any webhook costs: ../floorhook) and pointing at meshguard, with
+// hand-written admission policies and with the ones meshguard compiles
+// (alternating in blocks, same run); the webhook process's private memory
 // under that load, and the heap its namespace cache costs per 1,000
 // namespaces.
 //
@@ -35,6 +36,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -56,15 +60,27 @@ type Config struct {
 
 // Variants in the order of their blocks: no webhooks, the floor webhook
 // (floor.go) and meshguard, both registered with the chart's configurations,
-// and no webhook but ingress-in-mesh compiled into the API server
-// (compiled.go).
-var Variants = []string{"without", "floor", "with", compiledVariant}
+// and no webhook but the hand-written and meshguard's compiled admission
+// policies in the API server (policies.go).
+var Variants = []string{"without", "floor", "with", celVariant, compiledVariant}
 
-// marks are what each variant leaves on every object it answers (create).
-var marks = map[string]string{"without": "", "floor": "floor", "with": "meshguard", compiledVariant: ""}
+// mark is what variant leaves on every object of kind it answers (create).
+func mark(variant, kind string) string {
+	switch variant {
+	case "floor", "with":
+		return map[string]string{"floor": "floor", "with": "meshguard"}[variant]
+	case celVariant, compiledVariant:
+		// Policies only mutate ServiceEntries; the load's Ingress is allowed
+		// silently and no policy names ConfigMaps.
+		if kind == "serviceentry" {
+			return map[string]string{celVariant: "cel", compiledVariant: "meshguard"}[variant]
+		}
+	}
+	return ""
+}
 
 // Kinds that are created.
-var Kinds = []string{"ingress", "configmap"}
+var Kinds = []string{"ingress", "configmap", "serviceentry"}
 
 // Stats of one kind under one variant, over all its blocks.
 type Stats struct {
@@ -122,7 +138,7 @@ func main() {
 	var ns string
 	flag.StringVar(&c.Root, "root", "..", "repository root")
 	flag.IntVar(&c.Creates, "creates", 2000, "creates per kind per variant (at most 20000)")
-	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/floor/with")
+	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/floor/with/cel/compiled")
 	flag.IntVar(&c.Clients, "clients", 6, "concurrent clients (at most 64)")
 	flag.Func("webhook-flag", "extra flag for `webhook serve`, repeatable (for example -webhook-flag=--enable-http2)", func(v string) error {
 		c.WebhookFlags = append(c.WebhookFlags, v)
@@ -246,10 +262,15 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, err
 	}
 	configs := map[string]webhookConfigs{"floor": {fvwc, fmwc}, "with": {vwc, mwc}}
-	compiled, err := newCompiledPolicy()
+	compiled, err := compiledPolicies()
 	if err != nil {
 		return nil, err
 	}
+	handWritten, err := handWrittenPolicies()
+	if err != nil {
+		return nil, err
+	}
+	sets := map[string]*policySet{compiledVariant: compiled, celVariant: handWritten}
 
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.QPS, cfg.Burst = 100000, 100000
@@ -265,7 +286,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
-	l := &loader{cs: cs, ns: ns, clients: c.Clients}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{cs: cs, dyn: dyn, ns: ns, clients: c.Clients}
 	time.Sleep(time.Second) // the webhook's namespace cache sees bench-mesh
 	r.Idle, err = w.memory()
 	if err != nil {
@@ -289,10 +314,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			n = c.Creates - per*(c.Blocks-1)
 		}
 		for _, v := range Variants {
-			if err := l.setWebhooks(ctx, v, configs); err != nil {
+			if err := l.setPolicies(ctx, v, sets); err != nil {
 				return r, fmt.Errorf("%s: %w", v, err)
 			}
-			if err := l.setCompiled(ctx, compiled, v == compiledVariant); err != nil {
+			if err := l.setWebhooks(ctx, v, configs); err != nil {
 				return r, fmt.Errorf("%s: %w", v, err)
 			}
 			var sampler *memSampler
@@ -302,7 +327,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			for _, k := range Kinds {
 				s := r.Latency[v][k]
 				cpu0, floor0, api0, self0 := w.cpu(), procCPU(floor.pid()), procCPU(apiPid), procCPU(os.Getpid())
-				l.block(ctx, k, marks[v], n, s)
+				l.block(ctx, k, mark(v, k), n, s)
 				s.CPU += w.cpu() - cpu0
 				s.FloorCPU += procCPU(floor.pid()) - floor0
 				s.APICPU += procCPU(apiPid) - api0
@@ -324,7 +349,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 				errs = append(errs, fmt.Errorf("%s/%s: %d of %d creates answered, %d errors (first: %v)", v, k, s.Answered, s.Creates, s.Errors, s.FirstErr))
 			}
 			if s.Marked != s.Creates {
-				errs = append(errs, fmt.Errorf("%s/%s: only %d of %d creates carry exactly the mark %q", v, k, s.Marked, s.Creates, marks[v]))
+				errs = append(errs, fmt.Errorf("%s/%s: only %d of %d creates carry exactly the mark %q", v, k, s.Marked, s.Creates, mark(v, k)))
 			}
 		}
 	}
@@ -354,6 +379,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 
 type loader struct {
 	cs      kubernetes.Interface
+	dyn     dynamic.Interface
 	ns      string
 	clients int
 	seq     atomic.Int64
@@ -377,6 +403,25 @@ func (l *loader) ingress(name string) *networkingv1.Ingress {
 	}
 }
 
+// serviceEntries is where the API serves Istio's ServiceEntries.
+var serviceEntries = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+
+// metadataIP is the address gce-metadata-address declares.
+const metadataIP = "169.254.169.254"
+
+// serviceEntry names only the metadata server and declares no address:
+// meshguard adds one.
+func (l *loader) serviceEntry(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+		"metadata": map[string]any{"name": name, "namespace": l.ns},
+		"spec": map[string]any{
+			"hosts": []any{"metadata.google.internal"}, "location": "MESH_EXTERNAL", "resolution": "DNS",
+			"ports": []any{map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}},
+		},
+	}}
+}
+
 func (l *loader) configMap(name string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: l.ns},
@@ -384,12 +429,15 @@ func (l *loader) configMap(name string) *corev1.ConfigMap {
 	}
 }
 
-// create makes one object of kind and returns the mark of the webhook that
-// answered it, "meshguard", "floor" or "": on a ConfigMap the mutated
-// annotation (the floor webhook's value is "floor"), on an Ingress a warning
-// that mentions the mesh (the API server's own deprecation warning for
-// kubernetes.io/ingress.class does not; the floor webhook's starts "floor: ").
-func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOptions) (mark string, err error) {
+// create makes one object of kind and returns the mark of the webhook or
+// policy that answered it, "meshguard", "floor", "cel" or "": on a ConfigMap
+// the mutated annotation (the floor webhook's value is "floor"), on a
+// ServiceEntry the metadata address with that annotation (meshguard's value
+// names the rule, the hand-written policy's is "cel"), on an Ingress a
+// warning that mentions the mesh (the API server's own deprecation warning
+// for kubernetes.io/ingress.class does not; the floor webhook's starts
+// "floor: ").
+func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOptions) (got string, err error) {
 	name := fmt.Sprintf("b-%d", l.seq.Add(1))
 	switch kind {
 	case "ingress":
@@ -407,6 +455,22 @@ func (l *loader) create(ctx context.Context, kind string, opts metav1.CreateOpti
 			case strings.Contains(w.Text, "mesh"):
 				return "meshguard", nil
 			}
+		}
+		return "", nil
+	case "serviceentry":
+		se, err := l.dyn.Resource(serviceEntries).Namespace(l.ns).Create(ctx, l.serviceEntry(name), opts)
+		if err != nil {
+			return "", err
+		}
+		addrs, _, _ := unstructured.NestedStringSlice(se.Object, "spec", "addresses")
+		if !slices.Contains(addrs, metadataIP) {
+			return "", nil
+		}
+		switch v := se.GetAnnotations()[mutatedAnnotation]; v {
+		case "floor", "cel":
+			return v, nil
+		case "gce-metadata-address":
+			return "meshguard", nil
 		}
 		return "", nil
 	default:
@@ -476,6 +540,9 @@ func (l *loader) clean(ctx context.Context) error {
 	if err := l.cs.NetworkingV1().Ingresses(l.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return err
 	}
+	if err := l.dyn.Resource(serviceEntries).Namespace(l.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		return err
+	}
 	return l.cs.CoreV1().ConfigMaps(l.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: "metadata.name!=kube-root-ca.crt"})
 }
 
@@ -509,17 +576,20 @@ func (l *loader) setWebhooks(ctx context.Context, variant string, all map[string
 			return err
 		}
 	}
-	want := marks[variant]
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ing, err1 := l.create(ctx, "ingress", dry)
-		cm, err2 := l.create(ctx, "configmap", dry)
-		if err1 == nil && err2 == nil && ing == want && cm == want {
+		var wrong []string
+		for _, k := range Kinds {
+			if got, err := l.create(ctx, k, dry); err != nil || got != mark(variant, k) {
+				wrong = append(wrong, fmt.Sprintf("%s marked %q (want %q), %v", k, got, mark(variant, k), err))
+			}
+		}
+		if len(wrong) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("webhooks of %q not in effect after 30 s (ingress marked %q, %v; configmap marked %q, %v)", variant, ing, err1, cm, err2)
+			return fmt.Errorf("webhooks and policies of %q not in effect after 30 s: %s", variant, strings.Join(wrong, "; "))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -611,7 +681,9 @@ func Print(out io.Writer, c Config, r *Result) {
 		ratio(k, "with", "without")
 		ratio(k, "floor", "without")
 		ratio(k, "with", "floor")
+		ratio(k, celVariant, "without")
 		ratio(k, compiledVariant, "without")
+		ratio(k, compiledVariant, celVariant)
 	}
 	fmt.Fprintf(out, "\nwebhook process idle: anonymous %s, private %s, RSS %s, heap in use %s\n",
 		mib(r.Idle.Anonymous), mib(r.Idle.Private), mib(r.Idle.RSS), mib(r.Idle.HeapInuse))

@@ -4,7 +4,8 @@
 // without analysing anything, answers the benchmark's objects as meshguard
 // does: for an Ingress a warning of the same length, for a ConfigMap the same
 // change (its nginx value with one more line, and the mutated annotation)
-// and a warning of the same length. The answer's content costs the API
+// and a warning of the same length, for a ServiceEntry naming the metadata
+// server its address and the annotation, and a warning of the same length. The answer's content costs the API
 // server too (applying a patch to data, recording warnings), so the floor
 // gives the same one. It runs in its own process, as meshguard does, so
 // neither shares a Go runtime with the load's clients.
@@ -35,8 +36,9 @@ const nginxKey = "default.conf"
 
 // Warnings as long as meshguard's for the same objects; "floor: " marks them.
 const (
-	ingressWarning   = "floor: Ingress is served by Istio (kubernetes.io/ingress.class: istio) and works, but Istio recommends the Kubernetes Gateway API: use a Gateway (gatewayClassName: istio) and an HTTPRoute; a warning as long as meshguard's"
-	configMapWarning = "floor: ConfigMap key \"default.conf\": line 3: insert \"proxy_http_version 1.1;\" (proxy_pass http://web in location /); Envoy answers HTTP/1.0 requests with 426 Upgrade Required; make the same change in your source manifest"
+	ingressWarning      = "floor: Ingress is served by Istio (kubernetes.io/ingress.class: istio) and works, but Istio recommends the Kubernetes Gateway API: use a Gateway (gatewayClassName: istio) and an HTTPRoute; a warning as long as meshguard's"
+	serviceEntryWarning = "floor: ServiceEntry \"b-1\": added 169.254.169.254 to spec.addresses; metadata.google.internal only reaches the metadata server through the sidecar when its address 169.254.169.254 is declared in spec.addresses; make the same change in your source manifest"
+	configMapWarning    = "floor: ConfigMap key \"default.conf\": line 3: insert \"proxy_http_version 1.1;\" (proxy_pass http://web in location /); Envoy answers HTTP/1.0 requests with 426 Upgrade Required; make the same change in your source manifest"
 )
 
 func main() {
@@ -94,6 +96,19 @@ func answer(w http.ResponseWriter, r *http.Request) {
 		}
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType, resp.Warnings = patch, &pt, []string{configMapWarning}
+	case "ServiceEntry":
+		// apiload's entries name only the metadata server and declare no
+		// addresses: meshguard adds its address and the annotation.
+		patch, err := json.Marshal([]map[string]any{
+			{"op": "add", "path": "/spec/addresses", "value": []string{"169.254.169.254"}},
+			{"op": "add", "path": "/metadata/annotations", "value": map[string]string{mutatedAnnotation: "floor"}},
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType, resp.Warnings = patch, &pt, []string{serviceEntryWarning}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: resp})
