@@ -141,8 +141,9 @@ func parseBuildOutput(out string) (Tools, error) {
 
 // RenderChart renders the chart in repo with `helm template` (values merged
 // over the chart's defaults and checked against values.schema.json) and
-// returns its webhook configurations.
-func RenderChart(ctx context.Context, helm, repo string, values map[string]any) (ChartWebhooks, error) {
+// returns its webhook configurations; helmArgs are appended to the command
+// (for example --api-versions).
+func RenderChart(ctx context.Context, helm, repo string, values map[string]any, helmArgs ...string) (ChartWebhooks, error) {
 	f, err := os.CreateTemp("", "meshguard-values-*.json")
 	if err != nil {
 		return ChartWebhooks{}, err
@@ -155,8 +156,8 @@ func RenderChart(ctx context.Context, helm, repo string, values map[string]any) 
 	if err != nil {
 		return ChartWebhooks{}, err
 	}
-	cmd := exec.CommandContext(ctx, helm, "template", ChartRelease, filepath.Join(repo, ChartDir),
-		"--namespace", ChartNamespace, "--values", f.Name())
+	cmd := exec.CommandContext(ctx, helm, append([]string{"template", ChartRelease, filepath.Join(repo, ChartDir),
+		"--namespace", ChartNamespace, "--values", f.Name()}, helmArgs...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -71,9 +71,13 @@ func mark(variant, kind string) string {
 		return map[string]string{"floor": "floor", "with": "meshguard"}[variant]
 	case celVariant, compiledVariant:
 		// Policies only mutate ServiceEntries; the load's Ingress is allowed
-		// silently and no policy names ConfigMaps.
-		if kind == "serviceentry" {
+		// silently. No policy names ConfigMaps: in the compiled variant
+		// meshguard's webhook still mutates them.
+		switch kind {
+		case "serviceentry":
 			return map[string]string{celVariant: "cel", compiledVariant: "meshguard"}[variant]
+		case "configmap":
+			return map[string]string{compiledVariant: "meshguard"}[variant]
 		}
 	}
 	return ""
@@ -90,11 +94,14 @@ type Stats struct {
 	Marked    int // carrying exactly the variant's mark (none without webhooks)
 	Latencies []time.Duration
 	Wall      time.Duration
-	CPU       time.Duration // the meshguard process's user+system CPU during the blocks
-	FloorCPU  time.Duration // the floor webhook process's
-	APICPU    time.Duration // kube-apiserver's
-	SelfCPU   time.Duration // this process's: the clients
-	FirstErr  error
+	// WebhookCalls is how much the meshguard process's
+	// controller_runtime_webhook_requests_total grew during the blocks.
+	WebhookCalls int
+	CPU          time.Duration // the meshguard process's user+system CPU during the blocks
+	FloorCPU     time.Duration // the floor webhook process's
+	APICPU       time.Duration // kube-apiserver's
+	SelfCPU      time.Duration // this process's: the clients
+	FirstErr     error
 }
 
 // Quantile returns the q-quantile (nearest rank) of the latencies.
@@ -261,7 +268,23 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	configs := map[string]webhookConfigs{"floor": {fvwc, fmwc}, "with": {vwc, mwc}}
+	// With the rules compiled, the chart keeps the webhook for the rest
+	// (engine: cel on a cluster serving both policy APIs): its entries are
+	// registered in the compiled variant, under their own names.
+	celRendered, err := harness.RenderChart(ctx, tools.Helm, repo, map[string]any{"mode": "enforce", "engine": "cel"},
+		"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy", "--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy")
+	if err != nil {
+		return nil, err
+	}
+	if celRendered.Validating == nil || celRendered.Mutating == nil {
+		return nil, errors.New("the chart rendered no webhook configurations with engine: cel")
+	}
+	if err := celRendered.PointAt(hook); err != nil {
+		return nil, err
+	}
+	cvwc, cmwc := celRendered.Validating, celRendered.Mutating
+	cvwc.Name, cmwc.Name = cvwc.Name+"-"+compiledVariant, cmwc.Name+"-"+compiledVariant
+	configs := map[string]webhookConfigs{"floor": {fvwc, fmwc}, "with": {vwc, mwc}, compiledVariant: {cvwc, cmwc}}
 	compiled, err := compiledPolicies()
 	if err != nil {
 		return nil, err
@@ -327,7 +350,16 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			for _, k := range Kinds {
 				s := r.Latency[v][k]
 				cpu0, floor0, api0, self0 := w.cpu(), procCPU(floor.pid()), procCPU(apiPid), procCPU(os.Getpid())
+				calls0, err := w.webhookRequests()
+				if err != nil {
+					return r, err
+				}
 				l.block(ctx, k, mark(v, k), n, s)
+				calls, err := w.webhookRequests()
+				if err != nil {
+					return r, err
+				}
+				s.WebhookCalls += int(calls - calls0)
 				s.CPU += w.cpu() - cpu0
 				s.FloorCPU += procCPU(floor.pid()) - floor0
 				s.APICPU += procCPU(apiPid) - api0
@@ -347,6 +379,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			s := r.Latency[v][k]
 			if s.Errors > 0 || s.Answered != s.Creates {
 				errs = append(errs, fmt.Errorf("%s/%s: %d of %d creates answered, %d errors (first: %v)", v, k, s.Answered, s.Creates, s.Errors, s.FirstErr))
+			}
+			if v == compiledVariant && k != "configmap" && s.WebhookCalls != 0 {
+				errs = append(errs, fmt.Errorf("%s/%s: meshguard's webhook answered %d reviews, want none: the policies took these kinds over", v, k, s.WebhookCalls))
 			}
 			if s.Marked != s.Creates {
 				errs = append(errs, fmt.Errorf("%s/%s: only %d of %d creates carry exactly the mark %q", v, k, s.Marked, s.Creates, mark(v, k)))
@@ -646,8 +681,8 @@ func Print(out io.Writer, c Config, r *Result) {
 		r.Start.Format(time.RFC3339), r.LoadAvg, c.Clients, c.Creates, c.Blocks, strings.Join(Variants, ", "))
 	fmt.Fprintln(out, "CPU per create: of the meshguard process, the floor webhook's, kube-apiserver's, and this process's (the clients)")
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, "| kind | variant | creates | answered | errors | with the variant's mark | creates/s | p50 | p99 | CPU meshguard | CPU floor webhook | CPU kube-apiserver | CPU clients |")
-	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| kind | variant | creates | answered | errors | with the variant's mark | meshguard webhook calls | creates/s | p50 | p99 | CPU meshguard | CPU floor webhook | CPU kube-apiserver | CPU clients |")
+	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, k := range Kinds {
 		for _, v := range Variants {
 			s := r.Latency[v][k]
@@ -664,7 +699,7 @@ func Print(out io.Writer, c Config, r *Result) {
 				}
 				return float64(d) / float64(time.Microsecond) / float64(s.Creates)
 			}
-			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %.0f | %s | %s | %.0f µs | %.0f µs | %.0f µs | %.0f µs |\n", k, v, s.Creates, s.Answered, s.Errors, s.Marked, rate,
+			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %d | %.0f | %s | %s | %.0f µs | %.0f µs | %.0f µs | %.0f µs |\n", k, v, s.Creates, s.Answered, s.Errors, s.Marked, s.WebhookCalls, rate,
 				ms(s.Quantile(0.5)), ms(s.Quantile(0.99)), per(s.CPU), per(s.FloorCPU), per(s.APICPU), per(s.SelfCPU))
 		}
 	}

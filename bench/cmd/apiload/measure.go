@@ -89,33 +89,62 @@ func (w *webhook) heapInuse() (uint64, error) {
 // heapAndGCs reads go_memstats_heap_inuse_bytes and the number of completed
 // GC cycles (go_gc_duration_seconds_count) from the webhook's /metrics.
 func (w *webhook) heapAndGCs() (heap, gcs uint64, err error) {
-	resp, err := http.Get("http://" + w.MetricsAddr + "/metrics")
+	const h, g = "go_memstats_heap_inuse_bytes", "go_gc_duration_seconds_count"
+	m, err := w.scrape(h, g)
 	if err != nil {
 		return 0, 0, err
+	}
+	if _, ok := m[h]; !ok {
+		return 0, 0, errors.New("/metrics lacks " + h)
+	}
+	if _, ok := m[g]; !ok {
+		return 0, 0, errors.New("/metrics lacks " + g)
+	}
+	return uint64(m["go_memstats_heap_inuse_bytes"]), uint64(m["go_gc_duration_seconds_count"]), nil
+}
+
+// webhookRequests is how many admission reviews the webhook has answered:
+// controller_runtime_webhook_requests_total summed over its paths and codes
+// (0 before the first).
+func (w *webhook) webhookRequests() (float64, error) {
+	const name = "controller_runtime_webhook_requests_total"
+	m, err := w.scrape(name)
+	return m[name], err
+}
+
+// scrape reads the webhook's /metrics and returns each named metric summed
+// over its series; a name without a series is missing from the map.
+func (w *webhook) scrape(names ...string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + w.MetricsAddr + "/metrics")
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	found := 0
+	out := map[string]float64{}
 	for sc.Scan() {
-		for name, dst := range map[string]*uint64{"go_memstats_heap_inuse_bytes ": &heap, "go_gc_duration_seconds_count ": &gcs} {
-			if v, ok := strings.CutPrefix(sc.Text(), name); ok {
-				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				if err != nil {
-					return 0, 0, err
-				}
-				*dst = uint64(f)
-				found++
+		line := sc.Text()
+		for _, name := range names {
+			rest, ok := strings.CutPrefix(line, name)
+			if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+				continue
 			}
+			if rest[0] == '{' {
+				rest = rest[strings.LastIndex(rest, "}")+1:]
+			}
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				return nil, fmt.Errorf("/metrics line %q has no value", line)
+			}
+			f, err := strconv.ParseFloat(fields[0], 64)
+			if err != nil {
+				return nil, fmt.Errorf("/metrics line %q: %w", line, err)
+			}
+			out[name] += f
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, err
-	}
-	if found != 2 {
-		return 0, 0, errors.New("/metrics lacks go_memstats_heap_inuse_bytes or go_gc_duration_seconds_count")
-	}
-	return heap, gcs, nil
+	return out, sc.Err()
 }
 
 // settledHeap waits for the namespace cache to catch up, then scrapes
