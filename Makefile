@@ -60,10 +60,11 @@ fuzz:
 demo: build
 	cd hack/demo && $(GO) build -o $(CURDIR)/bin/demo . && exec $(CURDIR)/bin/demo -repo '$(CURDIR)' -webhook '$(CURDIR)/bin/webhook' $(if $(filter 1 true yes,$(ONCE)),-once)
 
-## dashboard: regenerate deploy/grafana/meshguard.json and the chart's copy from hack/dashboard
+## dashboard: regenerate deploy/grafana/meshguard.json, the chart's copy and its alert expressions from hack/dashboard
 dashboard:
 	cd hack/dashboard && $(GO) run . > $(CURDIR)/deploy/grafana/meshguard.json
 	cp deploy/grafana/meshguard.json deploy/charts/meshguard/files/grafana/meshguard.json
+	cd hack/dashboard && $(GO) run . -alerts > $(CURDIR)/deploy/charts/meshguard/files/alerts/expressions.yaml
 
 clean:
 	rm -rf bin dist

@@ -1,13 +1,16 @@
 // Command dashboard writes meshguard's Grafana dashboard as JSON: the panels
 // an operator of an admission webhook looks at (decisions, denials and
 // would-denies, review latency, errors, what the audit finds, certificate
-// expiry, audit freshness), over the series meshguard exports.
+// expiry, audit freshness), over the series meshguard exports; with -alerts,
+// the expressions of the chart's alerts, built from the same queries.
 //
-//	go run ./hack/dashboard > deploy/grafana/meshguard.json   (make dashboard)
+//	go run ./hack/dashboard > deploy/grafana/meshguard.json                       (make dashboard)
+//	go run ./hack/dashboard -alerts > deploy/charts/meshguard/files/alerts/expressions.yaml
 package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 
@@ -20,6 +23,12 @@ import (
 )
 
 func main() {
+	alerts := flag.Bool("alerts", false, "write the chart's alert expressions instead of the dashboard")
+	flag.Parse()
+	if *alerts {
+		os.Stdout.Write(renderAlerts())
+		return
+	}
 	out, err := render()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard:", err)
