@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -173,10 +174,11 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 	// only those Istio's CRD admits: bigger lists are refused by its schema
 	// after mutation anyway, and would cost the API server CPU out of
 	// proportion to their CEL cost units (see serviceEntryMaxItems).
+	// The API server evaluates every match condition, so each starts with fits.
+	fits := fmt.Sprintf("size(object.?spec.?hosts.orValue([])) <= %[1]d && size(object.?spec.?addresses.orValue([])) <= %[1]d", serviceEntryMaxItems)
 	conditions := []admissionregistrationv1.MatchCondition{{
-		Name: "names-the-metadata-server",
-		Expression: fmt.Sprintf("size(object.?spec.?hosts.orValue([])) <= %[1]d && size(object.?spec.?addresses.orValue([])) <= %[1]d && object.?spec.?hosts.orValue([]).exists(h, h in %[2]s)",
-			serviceEntryMaxItems, metadataNames),
+		Name:       "names-the-metadata-server",
+		Expression: fits + " && object.?spec.?hosts.orValue([]).exists(h, h in " + metadataNames + ")",
 	}}
 	change, others, stuck := gceMessages()
 	tag := "[" + id + "] "
@@ -215,6 +217,19 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 			})
 	}
 	validations = append(validations, admissionregistrationv1.Validation{Expression: "!variables.stuck", MessageExpression: lit(tag) + " + " + stuck})
+	warnWhen := conditions
+	if mode != policy.Audit {
+		// In enforce mode the policy only warns about entries the mutation
+		// cannot fix (variables.blocked): let every other entry skip its
+		// variables, which cost the API server as much again as the
+		// mutation's. A superset of blocked, read from the fields alone.
+		res := "object.?spec.?resolution.orValue('')"
+		warnWhen = append(slices.Clone(conditions), admissionregistrationv1.MatchCondition{
+			Name: "may-be-unfixable",
+			Expression: fits + " && (" + res + " == 'DYNAMIC_DNS' || (" + res + " in ['DNS', 'DNS_ROUND_ROBIN'] && " +
+				"(object.?spec.?addresses.orValue([]).exists(a, a.contains('/')) || object.?spec.?hosts.orValue([]).exists(h, h.contains('/')))))",
+		})
+	}
 	objs = append(objs,
 		&admissionregistrationv1.ValidatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"},
@@ -223,7 +238,7 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 				// It only warns: a failure to warn must not refuse a write.
 				FailurePolicy:    ptr.To(admissionregistrationv1.Ignore),
 				MatchConstraints: match,
-				MatchConditions:  conditions,
+				MatchConditions:  warnWhen,
 				Variables:        vars,
 				Validations:      validations,
 			},

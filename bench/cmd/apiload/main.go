@@ -54,6 +54,9 @@ type Config struct {
 	Clients    int    // concurrent clients
 	Namespaces []int  // cumulative labelled-namespace counts for the cache measurement; empty skips it
 	Pprof      string // loopback address for the webhook's /debug/pprof; empty: off
+	// APIServerProfiles is a folder for CPU profiles of kube-apiserver, one
+	// per variant and kind, taken during the first block; empty: none.
+	APIServerProfiles string
 	// WebhookFlags are appended to `webhook serve`'s flags.
 	WebhookFlags []string
 }
@@ -152,6 +155,7 @@ func main() {
 		return nil
 	})
 	flag.StringVar(&c.Pprof, "pprof", "", "serve the webhook's /debug/pprof on this loopback address (for example 127.0.0.1:6060) to profile it during the run")
+	flag.StringVar(&c.APIServerProfiles, "apiserver-profiles", "", "write a CPU profile of kube-apiserver during each variant's and kind's first block into this folder (VARIANT-KIND.pprof)")
 	flag.StringVar(&ns, "namespaces", "1000,5000", "cumulative labelled namespace counts for the cache cost (at most 20000; empty: skip)")
 	flag.Parse()
 	for f := range strings.SplitSeq(ns, ",") {
@@ -354,7 +358,16 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 				if err != nil {
 					return r, err
 				}
+				var profiled chan error
+				if b == 0 && c.APIServerProfiles != "" {
+					profiled = l.profileAPIServer(ctx, filepath.Join(c.APIServerProfiles, v+"-"+k+".pprof"))
+				}
 				l.block(ctx, k, mark(v, k), n, s)
+				if profiled != nil {
+					if err := <-profiled; err != nil {
+						return r, fmt.Errorf("profile of kube-apiserver: %w", err)
+					}
+				}
 				calls, err := w.webhookRequests()
 				if err != nil {
 					return r, err
@@ -567,6 +580,20 @@ func (l *loader) block(ctx context.Context, kind, mark string, n int, s *Stats) 
 	}
 	wg.Wait()
 	s.Wall += time.Since(start)
+}
+
+// profileAPIServer takes a CPU profile of kube-apiserver (its
+// /debug/pprof/profile) for 3 seconds, starting now, into path.
+func (l *loader) profileAPIServer(ctx context.Context, path string) chan error {
+	done := make(chan error, 1)
+	go func() {
+		b, err := l.cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "3").DoRaw(ctx)
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		done <- err
+	}()
+	return done
 }
 
 // clean deletes the created objects so every block starts from the same
