@@ -38,3 +38,18 @@ func (l *lifecycle) readyz(_ *http.Request) error {
 	}
 	return nil
 }
+
+// closeWhenDraining answers every review that arrives while draining with
+// Connection: close, so the API server's keep-alive connection (HTTP/1.1
+// for webhooks reached through a Service) ends after that answer and its
+// next review dials a ready replica. Without it the connection stays
+// pooled until the server stops, and a review sent on it as it closes
+// fails with EOF, which the API server does not retry.
+func (l *lifecycle) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -197,13 +197,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 		authz = exemptionAuthz{access.NewReviewer(cs)}
 	}
+	life := &lifecycle{delay: o.ShutdownDelay, log: o.Log}
 	srv := mgr.GetWebhookServer()
 	for path, rules := range map[string]policy.Rules{ValidatePath: {Validating: rules.Validating}, MutatePath: {Mutating: rules.Mutating}} {
 		engine := policy.NewEngine(policy.Config{Rules: rules, Modes: o.Modes, AllowExemptions: o.AllowExemptions, ExemptionAuthz: authz, Events: eventSink(host.Events), Metrics: m, Log: o.Log.WithName(path[1:])})
-		srv.Register(path, &review.Handler{Reviewer: engine, Budget: o.Budget, Limiter: limiter, Metrics: rm, Log: o.Log.WithName(path[1:])})
+		srv.Register(path, life.closeWhenDraining(&review.Handler{Reviewer: engine, Budget: o.Budget, Limiter: limiter, Metrics: rm, Log: o.Log.WithName(path[1:])}))
 	}
 
-	life := &lifecycle{delay: o.ShutdownDelay, log: o.Log}
 	synced := &syncGate{done: make(chan struct{})}
 	checks := map[string]healthz.Checker{"webhook": srv.StartedChecker(), "cache": synced.check, "shutdown": life.readyz}
 	for name, check := range checks {

@@ -7,9 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,4 +156,44 @@ func writeServingCertWith(t *testing.T, key crypto.Signer) (string, *x509.CertPo
 		t.Fatal(err)
 	}
 	return dir, p.Pool()
+}
+
+// TestDrainingClosesKeepAliveConnections: once draining, every answer says
+// Connection: close and the server closes that connection, so a client's
+// next request opens a new one (to a ready replica) instead of reusing one
+// that the server is about to close. Before draining, connections are kept.
+func TestDrainingClosesKeepAliveConnections(t *testing.T) {
+	l := &lifecycle{delay: time.Hour, log: logr.Discard()}
+	srv := httptest.NewServer(l.closeWhenDraining(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	})))
+	defer srv.Close()
+	var conns atomic.Int32
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conns.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}}
+	// closes reports whether the answer said Connection: close.
+	closes := func() bool {
+		t.Helper()
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Close
+	}
+	closes()
+	if closes() || conns.Load() != 1 {
+		t.Fatalf("before draining: %d connections for 2 requests, want keep-alive on 1", conns.Load())
+	}
+	l.draining.Store(true)
+	if !closes() {
+		t.Fatal("draining: the answer does not say Connection: close")
+	}
+	closes()
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("draining: %d connections after 4 requests, want the one kept before draining plus one per answer after it (2): the closed one must not be reused", n)
+	}
 }
