@@ -9,7 +9,8 @@ import (
 
 // scopedConfig returns a copy of cfg whose list and watch requests on the
 // given collections (URL path suffix → object name) carry a
-// metadata.name=<name> field selector.
+// metadata.name=<name> field selector, and on webhook configurations the
+// label selector notOtherCA.
 //
 // cert-controller watches its Secret and the webhook configurations through
 // an informer cache it builds itself, without a field selector, so it would
@@ -58,6 +59,9 @@ func (s nameScope) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	q := req.URL.Query()
 	q.Set("fieldSelector", withName(q.Get("fieldSelector"), name))
+	if strings.Contains(req.URL.Path, "/admissionregistration.k8s.io/") {
+		q.Set("labelSelector", withTerm(q.Get("labelSelector"), notOtherCA))
+	}
 	// RoundTrippers must not modify the caller's request.
 	clone := req.Clone(req.Context())
 	u := *req.URL
@@ -77,9 +81,26 @@ func (s nameScope) lookup(path string) (string, bool) {
 	return "", false
 }
 
+// SelfCALabel on a webhook configuration says whether its caBundle is the
+// self-managed CA's ("true") or comes from elsewhere ("false": cert-manager,
+// or a CA the chart writes). The chart sets it from certificates.mode.
+const SelfCALabel = "meshguard.dev/self-ca"
+
+// notOtherCA selects the webhook configurations whose caBundle the rotator
+// may write: those not labelled as taking their CA from elsewhere (an
+// unlabelled configuration still gets the CA). When an upgrade switches
+// certificates.mode away from self, the label changes in the same write as
+// the new caBundle, so the replicas still running in self mode stop seeing
+// the configuration and no longer write their own CA back over it.
+const notOtherCA = SelfCALabel + "!=false"
+
 // withName ANDs metadata.name=<name> into a field selector.
 func withName(selector, name string) string {
-	term := "metadata.name=" + name
+	return withTerm(selector, "metadata.name="+name)
+}
+
+// withTerm ANDs term into a field or label selector.
+func withTerm(selector, term string) string {
 	if selector == "" || selector == term {
 		return term
 	}

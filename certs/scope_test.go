@@ -21,15 +21,19 @@ func TestNameScope(t *testing.T) {
 	tests := map[string]struct {
 		method, url  string
 		wantSelector string // "" means the query is left alone
+		wantLabels   string // the label selector wanted; "" means none
 	}{
 		"a list of the namespace's secrets selects the one secret": {
 			method: http.MethodGet, url: "https://api/api/v1/namespaces/meshguard/secrets?limit=500&resourceVersion=0", wantSelector: "metadata.name=meshguard-tls",
 		},
 		"a watch of validating configurations selects meshguard's": {
-			method: http.MethodGet, url: "https://api/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations?watch=true", wantSelector: "metadata.name=meshguard",
+			method: http.MethodGet, url: "https://api/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations?watch=true", wantSelector: "metadata.name=meshguard", wantLabels: "meshguard.dev/self-ca!=false",
+		},
+		"a configuration's own label selector is kept and narrowed": {
+			method: http.MethodGet, url: "https://api/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations?labelSelector=a%3Db", wantSelector: "metadata.name=meshguard", wantLabels: "a=b,meshguard.dev/self-ca!=false",
 		},
 		"a watch of mutating configurations selects meshguard's": {
-			method: http.MethodGet, url: "https://api/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations?watch=true", wantSelector: "metadata.name=meshguard",
+			method: http.MethodGet, url: "https://api/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations?watch=true", wantSelector: "metadata.name=meshguard", wantLabels: "meshguard.dev/self-ca!=false",
 		},
 		"an existing field selector is kept and narrowed": {
 			method: http.MethodGet, url: "https://api/api/v1/namespaces/meshguard/secrets?fieldSelector=type%3DOpaque", wantSelector: "type=Opaque,metadata.name=meshguard-tls",
@@ -68,8 +72,11 @@ func TestNameScope(t *testing.T) {
 			if got := q.Get("fieldSelector"); got != want {
 				t.Errorf("fieldSelector = %q, want %q", got, want)
 			}
+			if got := q.Get("labelSelector"); got != tc.wantLabels {
+				t.Errorf("labelSelector = %q, want %q", got, tc.wantLabels)
+			}
 			for k := range orig {
-				if k != "fieldSelector" && q.Get(k) != orig.Get(k) {
+				if k != "fieldSelector" && k != "labelSelector" && q.Get(k) != orig.Get(k) {
 					t.Errorf("query %s = %q, want %q kept", k, q.Get(k), orig.Get(k))
 				}
 			}

@@ -160,6 +160,27 @@ does not exclude system namespaces, which only makes it wider.
 {{- end }}
 {{- end }}
 
+{{/*
+The self mode's CA while the release switches away from it: the live webhook
+configurations are still labelled meshguard.dev/self-ca "true" and the self
+mode's Secret still holds its CA. The replicas still running in self mode
+serve certificates of that CA until the rollout replaces them, so the new
+caBundle trusts it too (until the next upgrade, when the label says "false").
+*/}}
+{{- define "meshguard.leavingSelfCA" -}}
+{{- $name := include "meshguard.fullname" . }}
+{{- $self := false }}
+{{- range list "ValidatingWebhookConfiguration" "MutatingWebhookConfiguration" }}
+{{- $live := lookup "admissionregistration.k8s.io/v1" . "" $name }}
+{{- if and $live (eq (dig "metadata" "labels" "meshguard.dev/self-ca" "" $live) "true") }}
+{{- $self = true }}
+{{- end }}
+{{- end }}
+{{- if $self }}
+{{- include "meshguard.selfCABundle" . | b64dec }}
+{{- end }}
+{{- end }}
+
 {{/* clientConfig of a webhook entry: (list $ "/validate"). */}}
 {{- define "meshguard.clientConfig" -}}
 {{- $root := index . 0 -}}
@@ -170,7 +191,11 @@ clientConfig:
     path: {{ index . 1 }}
     port: {{ $root.Values.service.port }}
   {{- if eq $root.Values.certificates.mode "provided" }}
-  caBundle: {{ required "certificates.provided.caBundle is required with certificates.mode=provided: the PEM CA that signed the Secret's tls.crt (--set-file certificates.provided.caBundle=ca.crt)" $root.Values.certificates.provided.caBundle | b64enc }}
+  {{- $ca := required "certificates.provided.caBundle is required with certificates.mode=provided: the PEM CA that signed the Secret's tls.crt (--set-file certificates.provided.caBundle=ca.crt)" $root.Values.certificates.provided.caBundle }}
+  {{- with include "meshguard.leavingSelfCA" $root }}
+  {{- $ca = printf "%s\n%s" (trimSuffix "\n" $ca) . }}
+  {{- end }}
+  caBundle: {{ $ca | b64enc }}
   {{- else if eq $root.Values.certificates.mode "self" }}
   {{- with include "meshguard.selfCABundle" $root }}
   caBundle: {{ . }}
@@ -183,6 +208,10 @@ clientConfig:
 name: {{ include "meshguard.fullname" . }}
 labels:
   {{- include "meshguard.labels" . | nindent 2 }}
+  {{- /* Replicas in self mode write their CA only into configurations not
+         labelled "false" (certs.SelfCALabel): after a switch away from self,
+         the replicas still draining leave the new caBundle alone. */}}
+  meshguard.dev/self-ca: {{ eq .Values.certificates.mode "self" | quote }}
 {{- if eq .Values.certificates.mode "cert-manager" }}
 annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "meshguard.fullname" . }}-serving
