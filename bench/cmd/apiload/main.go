@@ -50,7 +50,7 @@ import (
 type Config struct {
 	Root       string // repository root
 	Creates    int    // creates per kind per variant
-	Blocks     int    // blocks per variant; variants alternate without, floor, with, without...
+	Blocks     int    // blocks per variant; each block runs every variant, starting with the next one
 	Clients    int    // concurrent clients
 	Namespaces []int  // cumulative labelled-namespace counts for the cache measurement; empty skips it
 	Pprof      string // loopback address for the webhook's /debug/pprof; empty: off
@@ -340,7 +340,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		if b == c.Blocks-1 {
 			n = c.Creates - per*(c.Blocks-1)
 		}
-		for _, v := range Variants {
+		// Each block starts with the next variant, so none always runs
+		// right after the same one or at the same place in a block.
+		order := append(slices.Clone(Variants[b%len(Variants):]), Variants[:b%len(Variants)]...)
+		for _, v := range order {
 			if err := l.setPolicies(ctx, v, sets); err != nil {
 				return r, fmt.Errorf("%s: %w", v, err)
 			}
