@@ -118,21 +118,26 @@ func matchCost(ctx context.Context, c *cel.CompositedCompiler, opts cel.Optional
 	return spent, true, nil
 }
 
+// matchPolicy compiles a policy's variables and evaluates its
+// matchConditions on a: matched says whether the rest of the policy runs;
+// cost holds what the conditions spent (and their error, if any).
+func matchPolicy(ctx context.Context, vars []admissionregistrationv1.Variable, params bool, conds []admissionregistrationv1.MatchCondition, a Admission) (*cel.CompositedCompiler, cel.OptionalVariableDeclarations, Cost, bool, error) {
+	c, opts, err := policyCompiler(vars, params)
+	if err != nil {
+		return nil, opts, Cost{}, false, err
+	}
+	match, ok, err := matchCost(ctx, c, opts, conds, a)
+	return c, opts, Cost{Match: match, Err: err}, ok && err == nil, nil
+}
+
 // ValidatingPolicyCost is what admitting a costs the API server under p:
 // matchConditions, then the validations and, for those that fail, their
 // messageExpressions, each stage with the budget the stage before left
 // (validating.validator.Validate).
 func ValidatingPolicyCost(ctx context.Context, p *admissionregistrationv1.ValidatingAdmissionPolicy, a Admission) (Cost, error) {
-	c, opts, err := policyCompiler(p.Spec.Variables, p.Spec.ParamKind != nil)
-	if err != nil {
-		return Cost{}, err
-	}
-	var cost Cost
-	match, ok, err := matchCost(ctx, c, opts, p.Spec.MatchConditions, a)
-	cost.Match = match
-	if err != nil || !ok {
-		cost.Err = err
-		return cost, nil
+	c, opts, cost, matched, err := matchPolicy(ctx, p.Spec.Variables, p.Spec.ParamKind != nil, p.Spec.MatchConditions, a)
+	if err != nil || !matched {
+		return cost, err
 	}
 	validations := make([]cel.ExpressionAccessor, len(p.Spec.Validations))
 	messages := make([]cel.ExpressionAccessor, len(p.Spec.Validations))
@@ -169,16 +174,9 @@ func ValidatingPolicyCost(ctx context.Context, p *admissionregistrationv1.Valida
 // matchConditions, then each JSONPatch mutation with the budget the one
 // before left (mutating dispatcher, patch.jsonPatcher).
 func MutatingPolicyCost(ctx context.Context, p *admissionregistrationv1.MutatingAdmissionPolicy, a Admission) (Cost, error) {
-	c, opts, err := policyCompiler(p.Spec.Variables, p.Spec.ParamKind != nil)
-	if err != nil {
-		return Cost{}, err
-	}
-	var cost Cost
-	match, ok, err := matchCost(ctx, c, opts, p.Spec.MatchConditions, a)
-	cost.Match = match
-	if err != nil || !ok {
-		cost.Err = err
-		return cost, nil
+	c, opts, cost, matched, err := matchPolicy(ctx, p.Spec.Variables, p.Spec.ParamKind != nil, p.Spec.MatchConditions, a)
+	if err != nil || !matched {
+		return cost, err
 	}
 	patchOpts := opts
 	patchOpts.HasPatchTypes = true

@@ -620,19 +620,9 @@ func (r *podRunner) startPod(ctx context.Context, dep *appsv1.Deployment, hash s
 		return nil, fmt.Errorf("pod %s: %w", name, err)
 	}
 	args = append(args, "--kubeconfig="+kubeconfig, "--host=127.0.0.1")
-	env := os.Environ()
-	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-			env = append(env, e.Name+"="+dep.Namespace)
-		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
-			limit := c.Resources.Limits[corev1.ResourceMemory]
-			env = append(env, fmt.Sprintf("%s=%d", e.Name, limit.Value()))
-		case e.ValueFrom == nil:
-			env = append(env, e.Name+"="+e.Value)
-		default:
-			return nil, fmt.Errorf("env %s: a source this runner does not fill in", e.Name)
-		}
+	env, err := containerEnv(*c, dep.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: %w", name, err)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil {
 		return nil, errors.New("the container has no HTTP readiness probe")

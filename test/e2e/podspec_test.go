@@ -243,19 +243,9 @@ func startFromPodSpec(t *testing.T, bin, kubeconfig string, objs chartObjects, c
 	if tp := objs.service.Spec.Ports[0].TargetPort; tp.String() != "webhook" {
 		t.Errorf("the Service's first port targets %s, want the container port webhook", tp.String())
 	}
-	env := os.Environ()
-	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-			env = append(env, e.Name+"="+harness.ChartReleaseNamespace)
-		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
-			limit := c.Resources.Limits[corev1.ResourceMemory]
-			env = append(env, fmt.Sprintf("%s=%d", e.Name, limit.Value()))
-		case e.ValueFrom == nil:
-			env = append(env, e.Name+"="+e.Value)
-		default:
-			t.Fatalf("env %s: a source this test does not fill in", e.Name)
-		}
+	env, err := containerEnv(*c, harness.ChartReleaseNamespace)
+	if err != nil {
+		t.Fatal(err)
 	}
 	logPath := filepath.Join(t.TempDir(), "webhook.log")
 	logFile, err := os.Create(logPath)
@@ -394,4 +384,24 @@ func checkPodSecurity(t *testing.T, cfg *rest.Config, admin client.Client, dep *
 	if err := c.Create(ctx, root, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
 		t.Errorf("a pod without the chart's security contexts was not refused by PodSecurity: %v", err)
 	}
+}
+
+// containerEnv is this process's environment plus the container's, the
+// downward API filled in as the kubelet would for a pod in namespace.
+func containerEnv(c corev1.Container, namespace string) ([]string, error) {
+	env := os.Environ()
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			env = append(env, e.Name+"="+namespace)
+		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
+			limit := c.Resources.Limits[corev1.ResourceMemory]
+			env = append(env, fmt.Sprintf("%s=%d", e.Name, limit.Value()))
+		case e.ValueFrom == nil:
+			env = append(env, e.Name+"="+e.Value)
+		default:
+			return nil, fmt.Errorf("env %s: a source this runner does not fill in", e.Name)
+		}
+	}
+	return env, nil
 }
