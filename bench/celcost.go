@@ -90,54 +90,68 @@ func (a Admission) attributes() (*k8sadmission.VersionedAttributes, *cel.Optiona
 		&cel.OptionalVariableBindings{VersionedParams: a.Params, Authorizer: allowAll{}}
 }
 
-// matchCost evaluates matchConditions as the API server's matcher does and
-// reports whether they all hold.
-func matchCost(ctx context.Context, c *cel.CompositedCompiler, opts cel.OptionalVariableDeclarations, conds []admissionregistrationv1.MatchCondition, a Admission) (int64, bool, error) {
-	if len(conds) == 0 {
-		return 0, true, nil
+// compiledPolicy is one admission policy compiled once, as the API server
+// compiles it when the policy is created (validating.compilePolicy,
+// mutating.compilePolicy), so that its evaluation can be measured alone.
+type compiledPolicy struct {
+	c     *cel.CompositedCompiler
+	opts  cel.OptionalVariableDeclarations
+	match cel.ConditionEvaluator // nil without matchConditions
+}
+
+func compilePolicy(vars []admissionregistrationv1.Variable, params bool, conds []admissionregistrationv1.MatchCondition) (compiledPolicy, error) {
+	c, opts, err := policyCompiler(vars, params)
+	if err != nil {
+		return compiledPolicy{}, err
 	}
-	acc := make([]cel.ExpressionAccessor, len(conds))
-	for i := range conds {
-		acc[i] = (*matchconditions.MatchCondition)(&conds[i])
+	p := compiledPolicy{c: c, opts: opts}
+	if len(conds) > 0 {
+		acc := make([]cel.ExpressionAccessor, len(conds))
+		for i := range conds {
+			acc[i] = (*matchconditions.MatchCondition)(&conds[i])
+		}
+		p.match = c.CompileCondition(acc, opts, environment.StoredExpressions)
+	}
+	return p, nil
+}
+
+// matches evaluates the matchConditions as the API server's matcher does:
+// matched says whether the rest of the policy runs; the cost holds what the
+// conditions spent (and their error, if any).
+func (p compiledPolicy) matches(ctx context.Context, a Admission) (Cost, bool) {
+	if p.match == nil {
+		return Cost{}, true
 	}
 	va, vars := a.attributes()
 	req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
-	res, left, err := c.CompileCondition(acc, opts, environment.StoredExpressions).ForInput(ctx, va, req, *vars, nil, celconfig.RuntimeCELCostBudgetMatchConditions)
-	spent := celconfig.RuntimeCELCostBudgetMatchConditions - left
+	res, left, err := p.match.ForInput(ctx, va, req, *vars, nil, celconfig.RuntimeCELCostBudgetMatchConditions)
+	cost := Cost{Match: celconfig.RuntimeCELCostBudgetMatchConditions - left, Err: err}
 	if err != nil {
-		return spent, false, err
+		return cost, false
 	}
 	for _, r := range res {
 		if r.Error != nil {
-			return spent, false, r.Error
+			cost.Err = r.Error
+			return cost, false
 		}
 		if r.EvalResult != nil && r.EvalResult.Value() != true {
-			return spent, false, nil
+			return cost, false
 		}
 	}
-	return spent, true, nil
+	return cost, true
 }
 
-// matchPolicy compiles a policy's variables and evaluates its
-// matchConditions on a: matched says whether the rest of the policy runs;
-// cost holds what the conditions spent (and their error, if any).
-func matchPolicy(ctx context.Context, vars []admissionregistrationv1.Variable, params bool, conds []admissionregistrationv1.MatchCondition, a Admission) (*cel.CompositedCompiler, cel.OptionalVariableDeclarations, Cost, bool, error) {
-	c, opts, err := policyCompiler(vars, params)
+// ValidatingPolicy is a ValidatingAdmissionPolicy compiled once.
+type ValidatingPolicy struct {
+	compiledPolicy
+	validations, messages cel.ConditionEvaluator
+}
+
+// CompileValidatingPolicy compiles p as the API server does.
+func CompileValidatingPolicy(p *admissionregistrationv1.ValidatingAdmissionPolicy) (*ValidatingPolicy, error) {
+	base, err := compilePolicy(p.Spec.Variables, p.Spec.ParamKind != nil, p.Spec.MatchConditions)
 	if err != nil {
-		return nil, opts, Cost{}, false, err
-	}
-	match, ok, err := matchCost(ctx, c, opts, conds, a)
-	return c, opts, Cost{Match: match, Err: err}, ok && err == nil, nil
-}
-
-// ValidatingPolicyCost is what admitting a costs the API server under p:
-// matchConditions, then the validations and, for those that fail, their
-// messageExpressions, each stage with the budget the stage before left
-// (validating.validator.Validate).
-func ValidatingPolicyCost(ctx context.Context, p *admissionregistrationv1.ValidatingAdmissionPolicy, a Admission) (Cost, error) {
-	c, opts, cost, matched, err := matchPolicy(ctx, p.Spec.Variables, p.Spec.ParamKind != nil, p.Spec.MatchConditions, a)
-	if err != nil || !matched {
-		return cost, err
+		return nil, err
 	}
 	validations := make([]cel.ExpressionAccessor, len(p.Spec.Validations))
 	messages := make([]cel.ExpressionAccessor, len(p.Spec.Validations))
@@ -145,13 +159,29 @@ func ValidatingPolicyCost(ctx context.Context, p *admissionregistrationv1.Valida
 		validations[i] = &validating.ValidationCondition{Expression: v.Expression, Message: v.Message, Reason: v.Reason}
 		messages[i] = &validating.MessageExpressionCondition{MessageExpression: v.MessageExpression}
 	}
+	return &ValidatingPolicy{
+		compiledPolicy: base,
+		validations:    base.c.CompileCondition(validations, base.opts, environment.StoredExpressions),
+		messages:       base.c.CompileCondition(messages, base.opts, environment.StoredExpressions),
+	}, nil
+}
+
+// Cost is what admitting a costs the API server under the policy:
+// matchConditions, then the validations and, for those that fail, their
+// messageExpressions, each stage with the budget the stage before left
+// (validating.validator.Validate).
+func (p *ValidatingPolicy) Cost(ctx context.Context, a Admission) Cost {
+	cost, matched := p.matches(ctx, a)
+	if !matched {
+		return cost
+	}
 	va, vars := a.attributes()
 	req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
-	res, left, err := c.CompileCondition(validations, opts, environment.StoredExpressions).ForInput(ctx, va, req, *vars, a.Namespace, celconfig.RuntimeCELCostBudget)
+	res, left, err := p.validations.ForInput(ctx, va, req, *vars, a.Namespace, celconfig.RuntimeCELCostBudget)
 	cost.Eval = celconfig.RuntimeCELCostBudget - left
 	if err != nil {
 		cost.Err = err
-		return cost, nil
+		return cost
 	}
 	failed := false
 	for i, r := range res {
@@ -163,36 +193,65 @@ func ValidatingPolicyCost(ctx context.Context, p *admissionregistrationv1.Valida
 		}
 	}
 	if failed {
-		_, rest, err := c.CompileCondition(messages, opts, environment.StoredExpressions).ForInput(ctx, va, req, *vars, a.Namespace, left)
+		_, rest, err := p.messages.ForInput(ctx, va, req, *vars, a.Namespace, left)
 		cost.Eval = celconfig.RuntimeCELCostBudget - rest
 		cost.Err = errors.Join(cost.Err, err)
 	}
-	return cost, nil
+	return cost
 }
 
-// MutatingPolicyCost is what admitting a costs the API server under p:
+// ValidatingPolicyCost compiles p and measures admitting a under it.
+func ValidatingPolicyCost(ctx context.Context, p *admissionregistrationv1.ValidatingAdmissionPolicy, a Admission) (Cost, error) {
+	v, err := CompileValidatingPolicy(p)
+	if err != nil {
+		return Cost{}, err
+	}
+	return v.Cost(ctx, a), nil
+}
+
+// MutatingPolicy is a MutatingAdmissionPolicy (JSONPatch mutations only)
+// compiled once.
+type MutatingPolicy struct {
+	compiledPolicy
+	patches []cel.MutatingEvaluator
+}
+
+// CompileMutatingPolicy compiles p as the API server does.
+func CompileMutatingPolicy(p *admissionregistrationv1.MutatingAdmissionPolicy) (*MutatingPolicy, error) {
+	base, err := compilePolicy(p.Spec.Variables, p.Spec.ParamKind != nil, p.Spec.MatchConditions)
+	if err != nil {
+		return nil, err
+	}
+	patchOpts := base.opts
+	patchOpts.HasPatchTypes = true
+	m := &MutatingPolicy{compiledPolicy: base}
+	for i, mu := range p.Spec.Mutations {
+		if mu.PatchType != admissionregistrationv1.PatchTypeJSONPatch || mu.JSONPatch == nil {
+			return nil, fmt.Errorf("mutation %d: only JSONPatch mutations are measured", i)
+		}
+		ev := base.c.CompileMutatingEvaluator(&patch.JSONPatchCondition{Expression: mu.JSONPatch.Expression}, patchOpts, environment.StoredExpressions)
+		if errs := ev.CompilationErrors(); len(errs) > 0 {
+			return nil, fmt.Errorf("mutation %d: %w", i, errors.Join(errs...))
+		}
+		m.patches = append(m.patches, ev)
+	}
+	return m, nil
+}
+
+// Cost is what admitting a costs the API server under the policy:
 // matchConditions, then each JSONPatch mutation with the budget the one
 // before left (mutating dispatcher, patch.jsonPatcher).
-func MutatingPolicyCost(ctx context.Context, p *admissionregistrationv1.MutatingAdmissionPolicy, a Admission) (Cost, error) {
-	c, opts, cost, matched, err := matchPolicy(ctx, p.Spec.Variables, p.Spec.ParamKind != nil, p.Spec.MatchConditions, a)
-	if err != nil || !matched {
-		return cost, err
+func (m *MutatingPolicy) Cost(ctx context.Context, a Admission) Cost {
+	cost, matched := m.matches(ctx, a)
+	if !matched {
+		return cost
 	}
-	patchOpts := opts
-	patchOpts.HasPatchTypes = true
+	ctx = m.c.CreateContext(ctx) // the dispatcher gives each policy one composition context
 	left := int64(celconfig.RuntimeCELCostBudget)
-	for i, m := range p.Spec.Mutations {
-		if m.PatchType != admissionregistrationv1.PatchTypeJSONPatch || m.JSONPatch == nil {
-			return cost, fmt.Errorf("mutation %d: only JSONPatch mutations are measured", i)
-		}
-		ev := c.CompileMutatingEvaluator(&patch.JSONPatchCondition{Expression: m.JSONPatch.Expression}, patchOpts, environment.StoredExpressions)
-		if errs := ev.CompilationErrors(); len(errs) > 0 {
-			return cost, fmt.Errorf("mutation %d: %w", i, errors.Join(errs...))
-		}
-		va, vars := a.attributes()
-		req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
-		// The dispatcher gives each policy one composition context.
-		res, rest, err := ev.ForInput(c.CreateContext(ctx), va, req, *vars, a.Namespace, left)
+	va, vars := a.attributes()
+	req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
+	for i, ev := range m.patches {
+		res, rest, err := ev.ForInput(ctx, va, req, *vars, a.Namespace, left)
 		left = rest
 		if err == nil {
 			err = res.Error
@@ -203,5 +262,14 @@ func MutatingPolicyCost(ctx context.Context, p *admissionregistrationv1.Mutating
 		}
 	}
 	cost.Eval = celconfig.RuntimeCELCostBudget - left
-	return cost, nil
+	return cost
+}
+
+// MutatingPolicyCost compiles p and measures admitting a under it.
+func MutatingPolicyCost(ctx context.Context, p *admissionregistrationv1.MutatingAdmissionPolicy, a Admission) (Cost, error) {
+	m, err := CompileMutatingPolicy(p)
+	if err != nil {
+		return Cost{}, err
+	}
+	return m.Cost(ctx, a), nil
 }
