@@ -2,7 +2,7 @@ package policies
 
 import (
 	"fmt"
-	"slices"
+	"regexp"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -30,8 +30,38 @@ const mdIP = mutate.GCEMetadataIP
 // for 20,000 hosts and 36 s for 100,000 in bench's TestCompiledPolicyCostHeadroom.
 const serviceEntryMaxItems = 256
 
+// mayChange holds for every entry variables.changes holds for, read from
+// the fields alone (an IP host, no plain metadata IP in spec.addresses, a
+// CIDR address with a DNS resolution, resolution STATIC without endpoints).
+// Entries the rule has already fixed fail it, so a policy that matches on it
+// skips its variables for them: on UPDATEs of fixed entries, and when the
+// API server runs the mutating policies again after this one changed the
+// entry (a policy with reinvocationPolicy IfNeeded that mutated is always
+// reinvoked once, and the reinvocation would otherwise evaluate every
+// variable and round-trip the entry through JSON for an empty patch).
+var mayChange = strings.Join([]string{
+	"object.?spec.?hosts.orValue([]).exists(h, " + isAddr("h") + ")",
+	"!(" + lit(mdIP) + " in object.?spec.?addresses.orValue([]))",
+	"(object.?spec.?resolution.orValue('') in ['DNS', 'DNS_ROUND_ROBIN'] && object.?spec.?addresses.orValue([]).exists(a, a.contains('/')))",
+	"(object.?spec.?resolution.orValue('') == 'STATIC' && size(object.?spec.?endpoints.orValue([])) == 0 && object.?spec.?workloadSelector.orValue(null) == null)",
+}, " || ")
+
+// The entry's fields, read where they are used: a variable costs the API
+// server more than the field access it would save (each policy evaluation
+// builds a map of all its variables, each variable is a program run).
+const (
+	seHosts      = "object.?spec.?hosts.orValue([])"
+	seAddrs      = "object.?spec.?addresses.orValue([])"
+	seResolution = "object.?spec.?resolution.orValue('')"
+	seDNS        = "(" + seResolution + " in ['DNS', 'DNS_ROUND_ROBIN'])"
+	seAnn        = "object.metadata.?annotations.orValue({})"
+)
+
 // gceVariables are pkg/mutate's metadataPlan in CEL, one variable per field,
-// over the ServiceEntry in object.
+// over the ServiceEntry in object. Both policies match only entries that
+// name the metadata server (names-the-metadata-server), which the
+// variables take for granted. Each policy declares only the variables its
+// expressions use (usedVariables).
 func (o Options) gceVariables(id string) []admissionregistrationv1.Variable {
 	slashMD := func(a string) string {
 		return fmt.Sprintf("(%[1]s.contains('/') && isCIDR(%[1]s) && string(cidr(%[1]s)) == %[2]s)", a, lit(mdIP+"/32"))
@@ -39,40 +69,64 @@ func (o Options) gceVariables(id string) []admissionregistrationv1.Variable {
 	v := func(name, expr string) admissionregistrationv1.Variable {
 		return admissionregistrationv1.Variable{Name: name, Expression: expr}
 	}
+	known := seResolution + " in ['', 'NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']"
 	return []admissionregistrationv1.Variable{
-		v("hosts", "object.?spec.?hosts.orValue([])"),
-		v("addrs", "object.?spec.?addresses.orValue([])"),
-		v("resolution", "object.?spec.?resolution.orValue('')"),
-		v("ann", "object.metadata.?annotations.orValue({})"),
-		v("mdHosts", "variables.hosts.filter(h, h in "+metadataNames+")"),
-		// The metadata host as written; '' when the entry names none.
-		v("name", "size(variables.mdHosts) > 0 ? variables.mdHosts[0] : ''"),
-		v("ips", "variables.hosts.filter(h, "+isAddr("h")+")"),
-		v("others", "variables.hosts.filter(h, !(h in "+metadataNames+") && !"+isAddr("h")+")"),
-		v("keptHosts", "variables.hosts.filter(h, !"+isAddr("h")+")"),
-		v("declared", "variables.addrs.filter(a, "+isAddr("a")+").map(a, "+addrKey("a")+")"),
+		// The metadata host as written.
+		v("name", seHosts+".filter(h, h in "+metadataNames+")[?0].orValue('')"),
+		v("ips", seHosts+".filter(h, "+isAddr("h")+")"),
+		v("others", seHosts+".filter(h, !(h in "+metadataNames+") && !"+isAddr("h")+")"),
+		v("keptHosts", seHosts+".filter(h, !"+isAddr("h")+")"),
+		v("declared", seAddrs+".filter(a, "+isAddr("a")+").map(a, "+addrKey("a")+")"),
 		v("ipKeys", "variables.ips.map(h, "+addrKey("h")+")"),
-		// An IP host already declared, or repeated, is dropped; the others move.
-		v("moved", "variables.ips.transformList(i, h, !(variables.ipKeys[i] in variables.declared) && !(variables.ipKeys[i] in variables.ipKeys.slice(0, i)), h)"),
-		v("dropped", "variables.ips.transformList(i, h, variables.ipKeys[i] in variables.declared || variables.ipKeys[i] in variables.ipKeys.slice(0, i), h)"),
-		v("added", fmt.Sprintf("!(%[1]s in variables.declared) && !(%[1]s in variables.ipKeys)", lit(mdIP+"/32"))),
-		v("planned", "variables.addrs + variables.moved.map(h, "+addrString("h")+") + (variables.added ? ["+lit(mdIP)+"] : [])"),
-		v("dns", "variables.resolution in ['DNS', 'DNS_ROUND_ROBIN']"),
-		v("plained", "variables.dns && variables.planned.exists(a, "+slashMD("a")+")"),
+		// An IP host already declared, or repeated, is dropped; the others
+		// move. Most entries have no IP host and skip the scans.
+		v("moved", "size(variables.ips) == 0 ? [] : variables.ips.transformList(i, h, !(variables.ipKeys[i] in variables.declared) && !(variables.ipKeys[i] in variables.ipKeys.slice(0, i)), h)"),
+		v("dropped", "size(variables.ips) == 0 ? [] : variables.ips.transformList(i, h, variables.ipKeys[i] in variables.declared || variables.ipKeys[i] in variables.ipKeys.slice(0, i), h)"),
+		v("added", fmt.Sprintf("!(%[1]s in variables.declared) && (size(variables.ips) == 0 || !(%[1]s in variables.ipKeys))", lit(mdIP+"/32"))),
+		v("planned", seAddrs+" + variables.moved.map(h, "+addrString("h")+") + (variables.added ? ["+lit(mdIP)+"] : [])"),
+		v("plained", seDNS+" && variables.planned.exists(a, "+slashMD("a")+")"),
 		// DNS resolutions take the metadata IP's /32 as the plain IP, once.
 		v("addresses", fmt.Sprintf("!variables.plained ? variables.planned : variables.planned.transformList(i, a, !%[1]s || (!(%[2]s in variables.planned) && !variables.planned.slice(0, i).exists(p, %[3]s)), %[1]s ? %[2]s : a)",
 			slashMD("a"), lit(mdIP), slashMD("p"))),
-		v("endpoint", "variables.resolution == 'STATIC' && size(object.?spec.?endpoints.orValue([])) == 0 && object.?spec.?workloadSelector.orValue(null) == null"),
-		v("known", "variables.resolution in ['', 'NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']"),
-		v("changes", "size(variables.moved) + size(variables.dropped) > 0 || variables.added || variables.plained || variables.endpoint"),
-		v("cidrs", "variables.addresses.filter(a, a.contains('/'))"),
-		v("blocked", "variables.resolution == 'DYNAMIC_DNS' || (variables.dns && size(variables.cidrs) > 0)"),
-		v("exempt", exempt(id, "variables.ann", o.AllowExemptions, o.ExemptionAuthz)),
+		v("endpoint", seResolution+" == 'STATIC' && size(object.?spec.?endpoints.orValue([])) == 0 && object.?spec.?workloadSelector.orValue(null) == null"),
+		v("changes", "size(variables.ips) > 0 || variables.added || variables.plained || variables.endpoint"),
+		v("blocked", seResolution+" == 'DYNAMIC_DNS' || ("+seDNS+" && variables.addresses.exists(a, a.contains('/')))"),
+		v("exempt", exempt(id, seAnn, o.AllowExemptions, o.ExemptionAuthz)),
 		// The rule would change the entry (what the MAP applies).
-		v("apply", "variables.name != '' && variables.known && variables.changes && !variables.blocked && !variables.exempt"),
+		v("apply", known+" && variables.changes && !variables.blocked && !variables.exempt"),
 		// The rule would warn that it leaves the entry unchanged.
-		v("stuck", "variables.name != '' && variables.known && variables.changes && variables.blocked && !variables.exempt"),
+		v("stuck", known+" && variables.changes && variables.blocked && !variables.exempt"),
 	}
+}
+
+// variableRef is a reference to a composited variable in CEL.
+var variableRef = regexp.MustCompile(`\bvariables\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// usedVariables are the variables of vars that exprs use, directly or
+// through other variables, in vars' order (a variable may only use those
+// declared before it).
+func usedVariables(vars []admissionregistrationv1.Variable, exprs ...string) []admissionregistrationv1.Variable {
+	used := map[string]bool{}
+	mark := func(expr string) {
+		for _, m := range variableRef.FindAllStringSubmatch(expr, -1) {
+			used[m[1]] = true
+		}
+	}
+	for _, e := range exprs {
+		mark(e)
+	}
+	for i := len(vars) - 1; i >= 0; i-- {
+		if used[vars[i].Name] {
+			mark(vars[i].Expression)
+		}
+	}
+	var out []admissionregistrationv1.Variable
+	for _, v := range vars {
+		if used[v.Name] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // gcePatch is the mutation's JSONPatch expression: pkg/mutate's
@@ -81,12 +135,12 @@ func (o Options) gceVariables(id string) []admissionregistrationv1.Variable {
 func gcePatch(id string) string {
 	mutated := lit(policy.MutatedAnnotation)
 	ops := []string{
-		"(size(variables.moved) + size(variables.dropped) > 0 ? [JSONPatch{op: 'replace', path: '/spec/hosts', value: variables.keptHosts}] : [])",
+		"(size(variables.ips) > 0 ? [JSONPatch{op: 'replace', path: '/spec/hosts', value: variables.keptHosts}] : [])",
 		"(variables.added || variables.plained || size(variables.moved) > 0 ? [JSONPatch{op: object.?spec.?addresses.hasValue() ? 'replace' : 'add', path: '/spec/addresses', value: variables.addresses}] : [])",
 		"(variables.endpoint ? [JSONPatch{op: 'add', path: '/spec/endpoints', value: [{'address': " + lit(mdIP) + "}]}] : [])",
 		fmt.Sprintf("[!has(object.metadata.annotations) ? JSONPatch{op: 'add', path: '/metadata/annotations', value: {%[1]s: %[2]s}} : "+
-			"JSONPatch{op: 'add', path: %[3]s, value: ((%[1]s in variables.ann ? variables.ann[%[1]s].split(',').map(r, r.trim()).filter(r, r != '') : []) + [%[2]s]).distinct().join(',')}]",
-			mutated, lit(id), lit(policy.Pointer("metadata", "annotations", policy.MutatedAnnotation))),
+			"JSONPatch{op: 'add', path: %[3]s, value: ((%[1]s in %[4]s ? %[4]s[%[1]s].split(',').map(r, r.trim()).filter(r, r != '') : []) + [%[2]s]).distinct().join(',')}]",
+			mutated, lit(id), lit(policy.Pointer("metadata", "annotations", policy.MutatedAnnotation)), seAnn),
 	}
 	return "variables.apply ? " + strings.Join(ops, " + ") + " : []"
 }
@@ -105,18 +159,18 @@ func gceMessages() (change, others, stuck string) {
 	}, " + ")
 	describe := joinAnd("(" + parts + ")")
 	why := "(" + strings.Join([]string{
-		"(size(variables.moved) + size(variables.dropped) > 0 ? ['istiod rejects IP addresses in spec.hosts (an all-numeric top-level domain)'] : [])",
+		"(size(variables.ips) > 0 ? ['istiod rejects IP addresses in spec.hosts (an all-numeric top-level domain)'] : [])",
 		"(variables.added || variables.moved.exists(h, " + addrKey("h") + " == " + lit(mdIP+"/32") + ") ? [variables.name + " + lit(" only reaches the metadata server through the sidecar when its address "+mdIP+" is declared in spec.addresses") + "] : [])",
-		"(variables.plained ? ['istiod accepts no CIDR addresses with resolution ' + variables.resolution] : [])",
+		"(variables.plained ? ['istiod accepts no CIDR addresses with resolution ' + " + seResolution + "] : [])",
 		"(variables.endpoint ? ['resolution STATIC sends traffic only to the listed endpoints'] : [])",
 	}, " + ") + ").join(', ')"
 	se := "'ServiceEntry \"' + " + displayName + " + '\"'"
 	change = se + " + ': ' + " + describe + " + '; ' + " + why + " + '; make the same change in your source manifest'"
 	others = se + " + ' also lists ' + " + listSome("variables.others", ", ") + " + ' in spec.hosts and its ' + (variables.endpoint ? 'spec.addresses and spec.endpoints apply' : 'spec.addresses apply') + " +
 		"' to every host: a dedicated ServiceEntry for the metadata server (hosts: [' + variables.name + '], addresses: [' + " + md + " + ']) is cleaner'"
-	stuck = se + " + ' was left unchanged although it names ' + variables.name + ' (the change would be: ' + " + describe + " + '): ' + (variables.resolution == 'DYNAMIC_DNS' ? " +
+	stuck = se + " + ' was left unchanged although it names ' + variables.name + ' (the change would be: ' + " + describe + " + '): ' + (" + seResolution + " == 'DYNAMIC_DNS' ? " +
 		"'istiod allows neither addresses nor non-wildcard hosts with resolution DYNAMIC_DNS; give ' + variables.name + ' a ServiceEntry of its own with resolution NONE and addresses: [' + " + md + " + ']' : " +
-		"'it has resolution ' + variables.resolution + ' and the CIDR address ' + variables.cidrs[0] + ', which istiod rejects (CIDR addresses are allowed only with resolution NONE or STATIC) whatever is added; give ' + variables.name + ' a ServiceEntry of its own with addresses: [' + " + md + " + '], or use resolution NONE or STATIC')"
+		"'it has resolution ' + " + seResolution + " + ' and the CIDR address ' + variables.addresses.filter(a, a.contains('/'))[0] + ', which istiod rejects (CIDR addresses are allowed only with resolution NONE or STATIC) whatever is added; give ' + variables.name + ' a ServiceEntry of its own with addresses: [' + " + md + " + '], or use resolution NONE or STATIC')"
 	return change, others, stuck
 }
 
@@ -179,6 +233,9 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 	conditions := []admissionregistrationv1.MatchCondition{{
 		Name:       "names-the-metadata-server",
 		Expression: fits + " && object.?spec.?hosts.orValue([]).exists(h, h in " + metadataNames + ")",
+	}, {
+		Name:       "may-need-a-change",
+		Expression: fits + " && (" + mayChange + ")",
 	}}
 	change, others, stuck := gceMessages()
 	tag := "[" + id + "] "
@@ -200,7 +257,7 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 				Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 					MatchConstraints: match,
 					MatchConditions:  conditions,
-					Variables:        vars,
+					Variables:        usedVariables(vars, gcePatch(id)),
 					Mutations: []admissionregistrationv1.Mutation{{
 						PatchType: admissionregistrationv1.PatchTypeJSONPatch,
 						JSONPatch: &admissionregistrationv1.JSONPatch{Expression: gcePatch(id)},
@@ -219,16 +276,17 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 	validations = append(validations, admissionregistrationv1.Validation{Expression: "!variables.stuck", MessageExpression: lit(tag) + " + " + stuck})
 	warnWhen := conditions
 	if mode != policy.Audit {
-		// In enforce mode the policy only warns about entries the mutation
-		// cannot fix (variables.blocked): let every other entry skip its
-		// variables, which cost the API server as much again as the
-		// mutation's. A superset of blocked, read from the fields alone.
+		// In enforce mode the policy sees the entry after the mutation and
+		// only warns about entries it could not fix (variables.blocked): let
+		// every other entry skip its variables, which cost the API server as
+		// much again as the mutation's. A superset of blocked, read from the
+		// fields alone, in place of may-need-a-change (fixed entries fail both).
 		res := "object.?spec.?resolution.orValue('')"
-		warnWhen = append(slices.Clone(conditions), admissionregistrationv1.MatchCondition{
+		warnWhen = []admissionregistrationv1.MatchCondition{conditions[0], {
 			Name: "may-be-unfixable",
 			Expression: fits + " && (" + res + " == 'DYNAMIC_DNS' || (" + res + " in ['DNS', 'DNS_ROUND_ROBIN'] && " +
 				"(object.?spec.?addresses.orValue([]).exists(a, a.contains('/')) || object.?spec.?hosts.orValue([]).exists(h, h.contains('/')))))",
-		})
+		}}
 	}
 	objs = append(objs,
 		&admissionregistrationv1.ValidatingAdmissionPolicy{
@@ -239,7 +297,7 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 				FailurePolicy:    ptr.To(admissionregistrationv1.Ignore),
 				MatchConstraints: match,
 				MatchConditions:  warnWhen,
-				Variables:        vars,
+				Variables:        usedVariables(vars, validationExpressions(validations)...),
 				Validations:      validations,
 			},
 		},
@@ -249,4 +307,13 @@ func (o Options) gceMetadataAddress(mode policy.Mode) []runtime.Object {
 			Spec:       admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name, MatchResources: o.bindingMatch(), ValidationActions: actions},
 		})
 	return objs
+}
+
+// validationExpressions are the expressions and message expressions of vs.
+func validationExpressions(vs []admissionregistrationv1.Validation) []string {
+	var exprs []string
+	for _, v := range vs {
+		exprs = append(exprs, v.Expression, v.MessageExpression)
+	}
+	return exprs
 }

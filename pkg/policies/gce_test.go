@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -338,6 +339,50 @@ func TestNothingHappensInExcludedNamespaces(t *testing.T) {
 		}
 		if stored(t, got) != stored(t, in) {
 			t.Errorf("%s: the ServiceEntry was mutated: %v", ns, got.Object)
+		}
+	}
+}
+
+// TestGCEPoliciesDeclareOnlyWhatTheyUse keeps usedVariables honest: every
+// variable a compiled gce-metadata-address policy declares is used by its
+// expressions (each declared variable costs every evaluation of the
+// policy, matchConditions included), and pruning keeps what is used (the
+// differential tests fail if it drops too much: the API server refuses the
+// policy).
+func TestGCEPoliciesDeclareOnlyWhatTheyUse(t *testing.T) {
+	all := Options{AllowExemptions: true, ExemptionAuthz: true}.gceVariables(mutate.GCEMetadataAddress{}.ID())
+	for _, mode := range []policy.Mode{policy.Enforce, policy.Audit} {
+		for _, obj := range (Options{Name: "meshguard", AllowExemptions: true, ExemptionAuthz: true}).gceMetadataAddress(mode) {
+			var vars []admissionregistrationv1.Variable
+			var exprs []string
+			switch p := obj.(type) {
+			case *admissionregistrationv1.MutatingAdmissionPolicy:
+				vars = p.Spec.Variables
+				for _, m := range p.Spec.Mutations {
+					exprs = append(exprs, m.JSONPatch.Expression)
+				}
+			case *admissionregistrationv1.ValidatingAdmissionPolicy:
+				vars, exprs = p.Spec.Variables, validationExpressions(p.Spec.Validations)
+			default:
+				continue
+			}
+			kind := obj.GetObjectKind().GroupVersionKind().Kind
+			if len(vars) == 0 || len(vars) >= len(all) {
+				t.Errorf("%s %s: %d of %d variables declared, want some and fewer than all", mode, kind, len(vars), len(all))
+			}
+			used := map[string]bool{}
+			for _, v := range usedVariables(vars, exprs...) {
+				used[v.Name] = true
+			}
+			var unused []string
+			for _, v := range vars {
+				if !used[v.Name] {
+					unused = append(unused, v.Name)
+				}
+			}
+			if len(unused) > 0 {
+				t.Errorf("%s %s declares variables it never uses: %v", mode, kind, unused)
+			}
 		}
 	}
 }
