@@ -64,21 +64,22 @@ type Config struct {
 // Variants in the order of their blocks: no webhooks, the floor webhook
 // (floor.go) and meshguard, both registered with the chart's configurations,
 // and no webhook but the hand-written and meshguard's compiled admission
-// policies in the API server (policies.go).
-var Variants = []string{"without", "floor", "with", celVariant, compiledVariant}
+// policies in the API server (policies.go), the latter with and without the
+// chart's webhook configurations for the other kinds.
+var Variants = []string{"without", "floor", "with", celVariant, compiledVariant, policiesVariant}
 
 // mark is what variant leaves on every object of kind it answers (create).
 func mark(variant, kind string) string {
 	switch variant {
 	case "floor", "with":
 		return map[string]string{"floor": "floor", "with": "meshguard"}[variant]
-	case celVariant, compiledVariant:
+	case celVariant, compiledVariant, policiesVariant:
 		// Policies only mutate ServiceEntries; the load's Ingress is allowed
 		// silently. No policy names ConfigMaps: in the compiled variant
 		// meshguard's webhook still mutates them.
 		switch kind {
 		case "serviceentry":
-			return map[string]string{celVariant: "cel", compiledVariant: "meshguard"}[variant]
+			return map[string]string{celVariant: "cel", compiledVariant: "meshguard", policiesVariant: "meshguard"}[variant]
 		case "configmap":
 			return map[string]string{compiledVariant: "meshguard"}[variant]
 		}
@@ -148,7 +149,7 @@ func main() {
 	var ns string
 	flag.StringVar(&c.Root, "root", "..", "repository root")
 	flag.IntVar(&c.Creates, "creates", 2000, "creates per kind per variant (at most 20000)")
-	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/floor/with/cel/compiled")
+	flag.IntVar(&c.Blocks, "blocks", 2, "blocks per variant, alternating without/floor/with/cel/compiled/policies")
 	flag.IntVar(&c.Clients, "clients", 6, "concurrent clients (at most 64)")
 	flag.Func("webhook-flag", "extra flag for `webhook serve`, repeatable (for example -webhook-flag=--enable-http2)", func(v string) error {
 		c.WebhookFlags = append(c.WebhookFlags, v)
@@ -297,7 +298,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sets := map[string]*policySet{compiledVariant: compiled, celVariant: handWritten}
+	sets := map[string]*policySet{compiledVariant: compiled, policiesVariant: compiled, celVariant: handWritten}
 
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.QPS, cfg.Burst = 100000, 100000
@@ -396,7 +397,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			if s.Errors > 0 || s.Answered != s.Creates {
 				errs = append(errs, fmt.Errorf("%s/%s: %d of %d creates answered, %d errors (first: %v)", v, k, s.Answered, s.Creates, s.Errors, s.FirstErr))
 			}
-			if v == compiledVariant && k != "configmap" && s.WebhookCalls != 0 {
+			if (v == policiesVariant || v == compiledVariant && k != "configmap") && s.WebhookCalls != 0 {
 				errs = append(errs, fmt.Errorf("%s/%s: meshguard's webhook answered %d reviews, want none: the policies took these kinds over", v, k, s.WebhookCalls))
 			}
 			if s.Marked != s.Creates {
@@ -749,6 +750,8 @@ func Print(out io.Writer, c Config, r *Result) {
 		ratio(k, celVariant, "without")
 		ratio(k, compiledVariant, "without")
 		ratio(k, compiledVariant, celVariant)
+		ratio(k, policiesVariant, "without")
+		ratio(k, policiesVariant, celVariant)
 	}
 	fmt.Fprintf(out, "\nwebhook process idle: anonymous %s, private %s, RSS %s, heap in use %s\n",
 		mib(r.Idle.Anonymous), mib(r.Idle.Private), mib(r.Idle.RSS), mib(r.Idle.HeapInuse))

@@ -29,10 +29,14 @@ import (
 // compiled ones are measured against. The Istio-class Ingress of the load
 // is allowed silently by both; the ServiceEntry gets the metadata address
 // and the mutated annotation ("gce-metadata-address" compiled, "cel" by
-// hand).
+// hand). policiesVariant installs the compiled policies alone, without
+// the webhook configurations compiledVariant keeps for meshguard's other
+// kinds: it separates what the policies cost from what the API server
+// spends matching every write against those webhooks.
 const (
 	compiledVariant = "compiled"
 	celVariant      = "cel"
+	policiesVariant = "policies"
 )
 
 // policySet is one variant's admission policies.
@@ -100,6 +104,9 @@ func resource(u *unstructured.Unstructured) schema.GroupVersionResource {
 // probe Ingress is denied by the installed set's policy, or by none.
 func (l *loader) setPolicies(ctx context.Context, variant string, all map[string]*policySet) error {
 	for name, set := range all {
+		// Two variants share a set (compiled, policies): it is removed and
+		// installed again all the same, so that every policy variant's
+		// blocks start from a fresh installation, as cel's do.
 		if name == variant {
 			continue
 		}
