@@ -11,7 +11,7 @@ FUZZTIME ?= 20s
 
 .PHONY: all build test prepare deps tools unit lint test-modules fuzz-short fuzz demo dashboard clean
 
-all: lint build test
+all: build test
 
 ## build: the static webhook binary in bin/, and bin/kubectl-meshguard linked to it (the kubectl plugin)
 build:
