@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,7 +74,9 @@ func policyCompiler(vars []admissionregistrationv1.Variable, params bool) (*cel.
 	return c, opts, nil
 }
 
-func (a Admission) attributes() (*k8sadmission.VersionedAttributes, *cel.OptionalVariableBindings) {
+// attributes are what the API server hands a policy's evaluators for a:
+// the versioned attributes, the admission request and the optional bindings.
+func (a Admission) attributes() (*k8sadmission.VersionedAttributes, *admissionv1.AdmissionRequest, *cel.OptionalVariableBindings) {
 	gvk := a.Object.GroupVersionKind()
 	var old runtime.Object
 	var lazyOld k8sadmission.LazyObject
@@ -86,8 +89,9 @@ func (a Admission) attributes() (*k8sadmission.VersionedAttributes, *cel.Optiona
 	}
 	attr := k8sadmission.NewAttributesRecord(a.Object, old, gvk, a.Object.GetNamespace(), a.Object.GetName(), a.Resource, "",
 		op, nil, false, &user.DefaultInfo{Name: "developer", Groups: []string{"system:authenticated"}})
-	return &k8sadmission.VersionedAttributes{Attributes: attr, VersionedObject: k8sadmission.NewLazyObject(a.Object), VersionedOldObject: lazyOld, VersionedKind: gvk},
-		&cel.OptionalVariableBindings{VersionedParams: a.Params, Authorizer: allowAll{}}
+	va := &k8sadmission.VersionedAttributes{Attributes: attr, VersionedObject: k8sadmission.NewLazyObject(a.Object), VersionedOldObject: lazyOld, VersionedKind: gvk}
+	req := cel.CreateAdmissionRequest(attr, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(gvk))
+	return va, req, &cel.OptionalVariableBindings{VersionedParams: a.Params, Authorizer: allowAll{}}
 }
 
 // compiledPolicy is one admission policy compiled once, as the API server
@@ -122,8 +126,7 @@ func (p compiledPolicy) matches(ctx context.Context, a Admission) (Cost, bool) {
 	if p.match == nil {
 		return Cost{}, true
 	}
-	va, vars := a.attributes()
-	req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
+	va, req, vars := a.attributes()
 	res, left, err := p.match.ForInput(ctx, va, req, *vars, nil, celconfig.RuntimeCELCostBudgetMatchConditions)
 	cost := Cost{Match: celconfig.RuntimeCELCostBudgetMatchConditions - left, Err: err}
 	if err != nil {
@@ -175,8 +178,7 @@ func (p *ValidatingPolicy) Cost(ctx context.Context, a Admission) Cost {
 	if !matched {
 		return cost
 	}
-	va, vars := a.attributes()
-	req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
+	va, req, vars := a.attributes()
 	res, left, err := p.validations.ForInput(ctx, va, req, *vars, a.Namespace, celconfig.RuntimeCELCostBudget)
 	cost.Eval = celconfig.RuntimeCELCostBudget - left
 	if err != nil {
@@ -248,8 +250,7 @@ func (m *MutatingPolicy) Cost(ctx context.Context, a Admission) Cost {
 	}
 	ctx = m.c.CreateContext(ctx) // the dispatcher gives each policy one composition context
 	left := int64(celconfig.RuntimeCELCostBudget)
-	va, vars := a.attributes()
-	req := cel.CreateAdmissionRequest(va.Attributes, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(va.VersionedKind))
+	va, req, vars := a.attributes()
 	for i, ev := range m.patches {
 		res, rest, err := ev.ForInput(ctx, va, req, *vars, a.Namespace, left)
 		left = rest
