@@ -57,6 +57,7 @@ type Config struct {
 	// APIServerProfiles is a folder for CPU profiles of kube-apiserver, one
 	// per variant and kind, taken during the first block; empty: none.
 	APIServerProfiles string
+	ProfileSeconds    int // how long each profile samples, from the block's start
 	// WebhookFlags are appended to `webhook serve`'s flags.
 	WebhookFlags []string
 }
@@ -101,19 +102,26 @@ type Stats struct {
 	// WebhookCalls is how much the meshguard process's
 	// controller_runtime_webhook_requests_total grew during the blocks.
 	WebhookCalls int
-	CPU          time.Duration // the meshguard process's user+system CPU during the blocks
-	FloorCPU     time.Duration // the floor webhook process's
-	APICPU       time.Duration // kube-apiserver's
-	SelfCPU      time.Duration // this process's: the clients
-	FirstErr     error
+	// BlockP50 is the median latency of each block, in block order: the
+	// variants of one block ran back to back, so their ratio within a
+	// block is free of the drift between blocks.
+	BlockP50 []time.Duration
+	CPU      time.Duration // the meshguard process's user+system CPU during the blocks
+	FloorCPU time.Duration // the floor webhook process's
+	APICPU   time.Duration // kube-apiserver's
+	SelfCPU  time.Duration // this process's: the clients
+	FirstErr error
 }
 
 // Quantile returns the q-quantile (nearest rank) of the latencies.
-func (s *Stats) Quantile(q float64) time.Duration {
-	if len(s.Latencies) == 0 {
+func (s *Stats) Quantile(q float64) time.Duration { return quantile(s.Latencies, q) }
+
+// quantile returns the q-quantile (nearest rank) of d.
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
 		return 0
 	}
-	l := slices.Clone(s.Latencies)
+	l := slices.Clone(d)
 	slices.Sort(l)
 	i := int(q*float64(len(l))+0.5) - 1
 	return l[max(0, min(i, len(l)-1))]
@@ -157,6 +165,13 @@ func main() {
 	})
 	flag.StringVar(&c.Pprof, "pprof", "", "serve the webhook's /debug/pprof on this loopback address (for example 127.0.0.1:6060) to profile it during the run")
 	flag.StringVar(&c.APIServerProfiles, "apiserver-profiles", "", "write a CPU profile of kube-apiserver during each variant's and kind's first block into this folder (VARIANT-KIND.pprof)")
+	flag.Func("kinds", "only these kinds, comma-separated (default: "+strings.Join(Kinds, ",")+")", func(v string) error {
+		return only(&Kinds, v)
+	})
+	flag.Func("variants", "only these variants, comma-separated (default: "+strings.Join(Variants, ",")+")", func(v string) error {
+		return only(&Variants, v)
+	})
+	flag.IntVar(&c.ProfileSeconds, "apiserver-profile-seconds", 3, "how long each kube-apiserver profile samples (keep it under a block's duration)")
 	flag.StringVar(&ns, "namespaces", "1000,5000", "cumulative labelled namespace counts for the cache cost (at most 20000; empty: skip)")
 	flag.Parse()
 	for f := range strings.SplitSeq(ns, ",") {
@@ -180,6 +195,20 @@ func main() {
 	}
 }
 
+// only narrows all to the comma-separated names in list, in all's order.
+func only(all *[]string, list string) error {
+	want := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(*all, name) {
+			return fmt.Errorf("%q: want some of %s", name, strings.Join(*all, ", "))
+		}
+		want[name] = true
+	}
+	*all = slices.DeleteFunc(slices.Clone(*all), func(n string) bool { return !want[n] })
+	return nil
+}
+
 func (c *Config) check() error {
 	switch {
 	case c.Creates < 1 || c.Creates > 20000:
@@ -188,6 +217,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("-blocks %d: want 1..creates", c.Blocks)
 	case c.Clients < 1 || c.Clients > 64:
 		return fmt.Errorf("-clients %d: want 1..64", c.Clients)
+	case c.APIServerProfiles != "" && (c.ProfileSeconds < 1 || c.ProfileSeconds > 600):
+		return fmt.Errorf("-apiserver-profile-seconds %d: want 1..600", c.ProfileSeconds)
 	}
 	if c.Pprof != "" {
 		host, _, err := net.SplitHostPort(c.Pprof)
@@ -364,9 +395,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 				}
 				var profiled chan error
 				if b == 0 && c.APIServerProfiles != "" {
-					profiled = l.profileAPIServer(ctx, filepath.Join(c.APIServerProfiles, v+"-"+k+".pprof"))
+					profiled = l.profileAPIServer(ctx, filepath.Join(c.APIServerProfiles, v+"-"+k+".pprof"), c.ProfileSeconds)
 				}
+				before := len(s.Latencies)
 				l.block(ctx, k, mark(v, k), n, s)
+				s.BlockP50 = append(s.BlockP50, quantile(s.Latencies[before:], 0.5))
 				if profiled != nil {
 					if err := <-profiled; err != nil {
 						return r, fmt.Errorf("profile of kube-apiserver: %w", err)
@@ -587,11 +620,11 @@ func (l *loader) block(ctx context.Context, kind, mark string, n int, s *Stats) 
 }
 
 // profileAPIServer takes a CPU profile of kube-apiserver (its
-// /debug/pprof/profile) for 3 seconds, starting now, into path.
-func (l *loader) profileAPIServer(ctx context.Context, path string) chan error {
+// /debug/pprof/profile) for seconds, starting now, into path.
+func (l *loader) profileAPIServer(ctx context.Context, path string, seconds int) chan error {
 	done := make(chan error, 1)
 	go func() {
-		b, err := l.cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "3").DoRaw(ctx)
+		b, err := l.cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(seconds)).DoRaw(ctx)
 		if err == nil {
 			err = os.WriteFile(path, b, 0o644)
 		}
@@ -702,6 +735,26 @@ func (l *loader) namespaces(ctx context.Context, from, to int) error {
 	return first
 }
 
+// blockRatios summarises the ratios of two variants' medians block by block:
+// their median and range, or nothing with fewer than three blocks.
+func blockRatios(a, b []time.Duration) string {
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			r = append(r, float64(a[i])/float64(b[i]))
+		}
+	}
+	if len(r) < 3 {
+		return ""
+	}
+	slices.Sort(r)
+	med := r[len(r)/2]
+	if len(r)%2 == 0 {
+		med = (r[len(r)/2-1] + r[len(r)/2]) / 2
+	}
+	return fmt.Sprintf("; p50 block by block: median %.2f×, %.2f–%.2f× over %d blocks", med, r[0], r[len(r)-1], len(r))
+}
+
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -740,8 +793,8 @@ func Print(out io.Writer, c Config, r *Result) {
 		if x == nil || y == nil || y.Quantile(0.5) == 0 || y.Quantile(0.99) == 0 {
 			return
 		}
-		fmt.Fprintf(out, "%s %s/%s: p50 %.2f×, p99 %.2f×\n", k, a, b,
-			float64(x.Quantile(0.5))/float64(y.Quantile(0.5)), float64(x.Quantile(0.99))/float64(y.Quantile(0.99)))
+		fmt.Fprintf(out, "%s %s/%s: p50 %.2f×, p99 %.2f×%s\n", k, a, b,
+			float64(x.Quantile(0.5))/float64(y.Quantile(0.5)), float64(x.Quantile(0.99))/float64(y.Quantile(0.99)), blockRatios(x.BlockP50, y.BlockP50))
 	}
 	for _, k := range Kinds {
 		ratio(k, "with", "without")
