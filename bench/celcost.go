@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/cel/environment"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // Cost is what one admission of one object costs an admission policy in the
@@ -47,6 +49,30 @@ type Admission struct {
 	Params            runtime.Object
 	Resource          schema.GroupVersionResource
 	Operation         k8sadmission.Operation
+	// builtIn holds Object, OldObject and Params as the API server holds
+	// them for a built-in kind (BuiltIn); nil for a custom resource's.
+	builtIn *builtIn
+}
+
+type builtIn struct{ object, oldObject, params runtime.Object }
+
+// BuiltIn returns a with the objects as the API server holds a built-in
+// kind: the typed Go struct of its kind (Object must be one the client-go
+// scheme knows), and a typed parameter object without its TypeMeta, as an
+// informer returns it, wrapped as the validating dispatcher wraps it (so
+// that it is converted to unstructured on every evaluation). Without it
+// the objects are unstructured, as for a custom resource. The conversion
+// is done here, once: the API server decodes the request before admission.
+func (a Admission) BuiltIn() Admission {
+	b := &builtIn{object: typed(a.Object)}
+	if a.OldObject != nil {
+		b.oldObject = typed(a.OldObject)
+	}
+	if a.Params != nil {
+		b.params = wrapParam(a.Params)
+	}
+	a.builtIn = b
+	return a
 }
 
 // allowAll answers CEL's authorizer as a cluster admin's would.
@@ -78,20 +104,73 @@ func policyCompiler(vars []admissionregistrationv1.Variable, params bool) (*cel.
 // the versioned attributes, the admission request and the optional bindings.
 func (a Admission) attributes() (*k8sadmission.VersionedAttributes, *admissionv1.AdmissionRequest, *cel.OptionalVariableBindings) {
 	gvk := a.Object.GroupVersionKind()
-	var old runtime.Object
+	var obj, old runtime.Object = a.Object, nil
 	var lazyOld k8sadmission.LazyObject
 	if a.OldObject != nil {
-		old, lazyOld = a.OldObject, k8sadmission.NewLazyObject(a.OldObject)
+		old = a.OldObject
+	}
+	params := a.Params
+	if b := a.builtIn; b != nil {
+		obj, old, params = b.object, b.oldObject, b.params
+	}
+	if old != nil {
+		lazyOld = k8sadmission.NewLazyObject(old)
 	}
 	op := a.Operation
 	if op == "" {
 		op = k8sadmission.Create
 	}
-	attr := k8sadmission.NewAttributesRecord(a.Object, old, gvk, a.Object.GetNamespace(), a.Object.GetName(), a.Resource, "",
+	attr := k8sadmission.NewAttributesRecord(obj, old, gvk, a.Object.GetNamespace(), a.Object.GetName(), a.Resource, "",
 		op, nil, false, &user.DefaultInfo{Name: "developer", Groups: []string{"system:authenticated"}})
-	va := &k8sadmission.VersionedAttributes{Attributes: attr, VersionedObject: k8sadmission.NewLazyObject(a.Object), VersionedOldObject: lazyOld, VersionedKind: gvk}
+	va := &k8sadmission.VersionedAttributes{Attributes: attr, VersionedObject: k8sadmission.NewLazyObject(obj), VersionedOldObject: lazyOld, VersionedKind: gvk}
 	req := cel.CreateAdmissionRequest(attr, metav1.GroupVersionResource(a.Resource), metav1.GroupVersionKind(gvk))
-	return va, req, &cel.OptionalVariableBindings{VersionedParams: a.Params, Authorizer: allowAll{}}
+	return va, req, &cel.OptionalVariableBindings{VersionedParams: params, Authorizer: allowAll{}}
+}
+
+// typed is u as the typed struct of its kind in client-go's scheme.
+func typed(u *unstructured.Unstructured) runtime.Object {
+	out, err := scheme.Scheme.New(u.GroupVersionKind())
+	if err == nil {
+		err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("%s is not a built-in kind: %v", u.GroupVersionKind(), err))
+	}
+	return out
+}
+
+// wrapParam is what the validating dispatcher hands CEL for a typed
+// parameter object from its informer, whose TypeMeta is empty: a wrapper
+// that adds the TypeMeta and converts the object to unstructured each time
+// an evaluation starts (validating.wrappedParam).
+func wrapParam(p runtime.Object) runtime.Object {
+	gvk := p.GetObjectKind().GroupVersionKind()
+	p = p.DeepCopyObject()
+	p.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+	return &wrappedParam{TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind}, nested: p}
+}
+
+// wrappedParam is validating.wrappedParam, which is not exported.
+type wrappedParam struct {
+	metav1.TypeMeta
+	nested runtime.Object
+}
+
+func (w *wrappedParam) ToUnstructured() any {
+	res, err := runtime.DefaultUnstructuredConverter.ToUnstructured(w.nested)
+	if err != nil {
+		return nil
+	}
+	meta, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&w.TypeMeta)
+	if err != nil {
+		return nil
+	}
+	maps.Copy(res, meta)
+	return res
+}
+
+func (w *wrappedParam) DeepCopyObject() runtime.Object {
+	return &wrappedParam{TypeMeta: w.TypeMeta, nested: w.nested.DeepCopyObject()}
 }
 
 // compiledPolicy is one admission policy compiled once, as the API server
