@@ -97,9 +97,10 @@ func TestIngressInMeshIsPkgCelpolicys(t *testing.T) {
 // TestEveryVariantIsAccepted creates the objects of every option that
 // changes their CEL on a real API server: it compiles each expression on
 // create and refuses one that does not compile or whose estimated cost
-// exceeds its limit. (status.typeChecking, the schema-aware check, is
-// written by kube-controller-manager, which envtest does not run; the
-// differential tests below evaluate every expression against real objects.)
+// exceeds its limit. (status.typeChecking, the schema-aware check that
+// kube-controller-manager writes, is bench's
+// TestCompiledPoliciesPassTheTypeCheck; the differential tests below
+// evaluate every expression against real objects.)
 func TestEveryVariantIsAccepted(t *testing.T) {
 	e := start(t)
 	variants := map[string]Options{
