@@ -123,26 +123,34 @@ func (o Options) ingressInMesh(mode policy.Mode) (*admissionregistrationv1.Valid
 		imode = validate.IngressModeStrict
 	}
 	cls := lit(validate.IngressClassAnnotation)
+	on, byDefault := imode != validate.IngressModeOff, imode == validate.IngressModeDefault
+	// The decision is one expression that reads each field once: every
+	// variable a policy declares costs each evaluation, and each one it
+	// reads is a program of its own, which for the typed objects the API
+	// server holds for an Ingress and its namespace costs more than the
+	// rest of the decision. CEL here has no cel.bind, so a one-element
+	// list's comprehension names a value read once (l: the namespace's
+	// labels, a: the Ingress's annotations, c: its class name, k: that
+	// class's controller). The message, evaluated only on a denial, reads
+	// the variables.
+	labels := "namespaceObject.metadata.?labels.orValue({})"
+	ann := "object.metadata.?annotations.orValue({})"
+	className := "object.spec.?ingressClassName.orValue('')"
+	servedByIstio := fmt.Sprintf("(%[1]s in a ? (a[%[1]s] == %[2]s && %[3]t) : [%[4]s].exists(c, [%[5]s].exists(k, k != '' ? k == %[6]s : %[7]t)))",
+		cls, lit(class), on, className, controller("c"), lit(validate.IstioIngressController), byDefault)
+	allowed := fmt.Sprintf("[%s].all(l, !(%s)) || [%s].exists(a, %s || %s || %s)",
+		labels, o.meshed("l"), ann, servedByIstio, metadataOnly("a", cls), o.exempt(id, "a"))
 	vars := []admissionregistrationv1.Variable{
-		{Name: "labels", Expression: "has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}"},
-		{Name: "meshReason", Expression: o.meshReason()},
-		{Name: "ann", Expression: "has(object.metadata.annotations) ? object.metadata.annotations : {}"},
-		{Name: "className", Expression: "has(object.spec.ingressClassName) ? object.spec.ingressClassName : ''"},
-		{Name: "controller", Expression: "variables.className != '' && has(params.data) && (" + lit(ClassKeyPrefix) + " + variables.className) in params.data ? params.data[" + lit(ClassKeyPrefix) + " + variables.className] : ''"},
-		{Name: "istio", Expression: fmt.Sprintf(
-			"%s in variables.ann ? (variables.ann[%s] == %s && %t) : variables.controller != '' ? variables.controller == %s : %t",
-			cls, cls, lit(class), imode != validate.IngressModeOff, lit(validate.IstioIngressController), imode == validate.IngressModeDefault)},
+		{Name: "meshReason", Expression: o.meshReason(labels)},
+		{Name: "ann", Expression: ann},
+		{Name: "className", Expression: className},
+		{Name: "controller", Expression: controller("variables.className")},
 		{Name: "desc", Expression: fmt.Sprintf(
 			`%s in variables.ann ? '"' + variables.ann[%s] + '" (annotation ' + %s + ')' + (variables.ann[%s] == %s && %t ? ", which Istio ignores: its ingressControllerMode is OFF" : '') : `+
 				`variables.controller != '' ? 'IngressClass "' + variables.className + '" (controller ' + variables.controller + ')' : `+
 				`variables.className != '' ? 'IngressClass "' + variables.className + '", which does not exist, so Istio does not serve it' : %s`,
 			cls, cls, cls, cls, lit(class), imode == validate.IngressModeOff,
 			lit("the cluster's default Ingress controller (no ingress class is set; on GKE that is the GCE load balancer)"))},
-		{Name: "metadataOnly", Expression: fmt.Sprintf(
-			"request.operation == 'UPDATE' && oldObject != null && (has(object.spec) ? object.spec : {}) == (has(oldObject.spec) ? oldObject.spec : {}) && "+
-				"(%s in variables.ann) == (has(oldObject.metadata.annotations) && %s in oldObject.metadata.annotations) && "+
-				"(!(%s in variables.ann) || variables.ann[%s] == oldObject.metadata.annotations[%s])", cls, cls, cls, cls, cls)},
-		{Name: "exempt", Expression: o.exempt(id)},
 	}
 	hint := fmt.Sprintf("%s + namespaceObject.metadata.name + (has(object.metadata.resourceVersion) && object.metadata.resourceVersion != '' ? ' ' + object.metadata.name + %s : %s)",
 		lit(validate.ConvertHintPrefix), lit(validate.ConvertHintByName), lit(validate.ConvertHintByFile))
@@ -171,7 +179,7 @@ func (o Options) ingressInMesh(mode policy.Mode) (*admissionregistrationv1.Valid
 			},
 			Variables: vars,
 			Validations: []admissionregistrationv1.Validation{{
-				Expression:        "variables.meshReason == '' || variables.istio || variables.metadataOnly || variables.exempt",
+				Expression:        allowed,
 				MessageExpression: message,
 				Reason:            ptr.To(metav1.StatusReasonForbidden),
 			}},
@@ -218,17 +226,12 @@ func (o Options) excluded() []string {
 	return ns
 }
 
-// meshReason is pkg/mesh.Check in CEL: the label that makes the namespace
-// meshed, or ” when it is not.
-func (o Options) meshReason() string {
-	l := "variables.labels"
+// meshReason is pkg/mesh.Check in CEL over the namespace's labels l: the
+// label that makes the namespace meshed, or ” when it is not.
+func (o Options) meshReason(l string) string {
 	byDefault := "''"
 	if o.Mesh.ByDefault {
-		system := []string{"'kube-system'", "'kube-public'", "'kube-node-lease'"}
-		for _, n := range o.Mesh.SystemNamespaces {
-			system = append(system, lit(n))
-		}
-		byDefault = fmt.Sprintf("namespaceObject.metadata.name in [%s] ? '' : %s", strings.Join(system, ", "), lit("every unlabelled namespace is meshed on this cluster (--mesh-by-default)"))
+		byDefault = fmt.Sprintf("%s ? '' : %s", o.systemNamespace(), lit("every unlabelled namespace is meshed on this cluster (--mesh-by-default)"))
 	}
 	return fmt.Sprintf(
 		"(%[2]s in %[1]s && %[1]s[%[2]s] == 'ambient') ? %[2]s + '=ambient' : "+
@@ -238,20 +241,59 @@ func (o Options) meshReason() string {
 		l, lit(mesh.DataplaneLabel), lit(mesh.InjectionLabel), lit(mesh.RevisionLabel), byDefault)
 }
 
-// exempt is the exemption check: the object lists the rule in
+// meshed is meshReason(l) != ” without building the reason.
+func (o Options) meshed(l string) string {
+	byDefault := "false"
+	if o.Mesh.ByDefault {
+		byDefault = "!(" + o.systemNamespace() + ")"
+	}
+	return fmt.Sprintf(
+		"(%[2]s in %[1]s && %[1]s[%[2]s] == 'ambient') || "+
+			"(%[3]s in %[1]s ? %[1]s[%[3]s] == 'enabled' : "+
+			"%[4]s in %[1]s || (!(%[2]s in %[1]s) && %[5]s))",
+		l, lit(mesh.DataplaneLabel), lit(mesh.InjectionLabel), lit(mesh.RevisionLabel), byDefault)
+}
+
+// systemNamespace holds for the namespaces --mesh-by-default leaves out.
+func (o Options) systemNamespace() string {
+	system := []string{"'kube-system'", "'kube-public'", "'kube-node-lease'"}
+	for _, n := range o.Mesh.SystemNamespaces {
+		system = append(system, lit(n))
+	}
+	return fmt.Sprintf("namespaceObject.metadata.name in [%s]", strings.Join(system, ", "))
+}
+
+// controller is the controller of the IngressClass named c, from the
+// parameters; ” for no class or one that does not exist.
+func controller(c string) string {
+	key := lit(ClassKeyPrefix) + " + " + c
+	return fmt.Sprintf("%[1]s != '' && has(params.data) && (%[2]s) in params.data ? params.data[%[2]s] : ''", c, key)
+}
+
+// metadataOnly holds for an UPDATE that changes neither the spec nor the
+// class annotation cls (the webhook's metadata-only update), a being the
+// new object's annotations.
+func metadataOnly(a, cls string) string {
+	return fmt.Sprintf(
+		"(request.operation == 'UPDATE' && oldObject != null && object.?spec == oldObject.?spec && "+
+			"(%[2]s in %[1]s) == (has(oldObject.metadata.annotations) && %[2]s in oldObject.metadata.annotations) && "+
+			"(!(%[2]s in %[1]s) || %[1]s[%[2]s] == oldObject.metadata.annotations[%[2]s]))", a, cls)
+}
+
+// exempt is the exemption check over the annotations ann: the object lists the rule in
 // meshguard.dev/exempt with a non-empty reason, exemptions are allowed, and
 // under ExemptionAuthz the requester may exempt, or an update keeps the
 // exemption the stored object already had.
-func (o Options) exempt(id string) string {
+func (o Options) exempt(id, ann string) string {
 	if !o.AllowExemptions {
 		return "false"
 	}
 	er := lit(policy.ExemptReasonAnnotation)
 	asks := func(a string) string { return ExemptionAsked(id, a) }
-	expr := asks("variables.ann")
+	expr := asks(ann)
 	if o.ExemptionAuthz {
 		old := "(has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
-		kept := fmt.Sprintf("(request.operation == 'UPDATE' && oldObject != null && %s && %s[%s].trim() == variables.ann[%s].trim())", asks(old), old, er, er)
+		kept := fmt.Sprintf("(request.operation == 'UPDATE' && oldObject != null && %s && %s[%s].trim() == %s[%s].trim())", asks(old), old, er, ann, er)
 		may := fmt.Sprintf("authorizer.group(%s).resource(%s).namespace(namespaceObject.metadata.name).name(%s).check(%s).allowed()",
 			lit(policy.ExemptionGroup), lit(policy.ExemptionResource), lit(id), lit(policy.ExemptionVerb))
 		expr = fmt.Sprintf("%s && (%s || %s)", expr, kept, may)

@@ -37,6 +37,13 @@ var namespaces = map[string]map[string]string{
 	"ambient":   {"istio.io/dataplane-mode": "ambient"},
 	"opted-out": {"istio-injection": "disabled", "istio.io/rev": "canary"},
 	"plain":     nil,
+	// The label combinations where the order of Istio's checks decides.
+	"ambient-over-disabled":  {"istio.io/dataplane-mode": "ambient", "istio-injection": "disabled"},
+	"dataplane-none":         {"istio.io/dataplane-mode": "none"},
+	"dataplane-none-and-rev": {"istio.io/dataplane-mode": "none", "istio.io/rev": "canary"},
+	"injection-not-enabled":  {"istio-injection": "true"},
+	// A system namespace under --mesh-by-default.
+	"infra": nil,
 }
 
 // knownDifferences are where the webhook says more than the policy can; in
@@ -57,8 +64,16 @@ const meshguardNS = "meshguard-system"
 // TestIngressInMeshCompiledMatchesTheWebhook creates every golden Ingress
 // in every kind of namespace through a real API server that holds only the
 // compiled policy, and compares each decision and message with the
-// webhook's rule deciding the same request in-process.
+// webhook's rule deciding the same request in-process: with the mesh read
+// from labels, and with --mesh-by-default.
 func TestIngressInMeshCompiledMatchesTheWebhook(t *testing.T) {
+	t.Run("labels", func(t *testing.T) { compareCreates(t, mesh.Options{}) })
+	t.Run("mesh by default", func(t *testing.T) {
+		compareCreates(t, mesh.Options{ByDefault: true, SystemNamespaces: []string{"infra"}})
+	})
+}
+
+func compareCreates(t *testing.T, meshOpts mesh.Options) {
 	_, c := testenv.Start(t, "the compiled ingress-in-mesh policy")
 	ctx := context.Background()
 	for name, labels := range namespaces {
@@ -72,13 +87,13 @@ func TestIngressInMeshCompiledMatchesTheWebhook(t *testing.T) {
 	for i := range classes {
 		mustCreate(t, c, classes[i].DeepCopy())
 	}
-	o := Options{Name: "meshguard", Namespace: meshguardNS, Rules: Compilable, AllowExemptions: true, Modes: policy.Modes{Default: policy.Enforce}}
+	o := Options{Name: "meshguard", Namespace: meshguardNS, Rules: Compilable, AllowExemptions: true, Modes: policy.Modes{Default: policy.Enforce}, Mesh: meshOpts}
 	install(t, c, o, classes)
 	waitEffective(t, c)
 
 	reader := cluster.Reader{Cache: c, API: c}
 	engine := policy.NewEngine(policy.Config{
-		Rules: policy.Rules{Validating: []policy.Validator{validate.IngressInMesh{Namespaces: reader, Classes: reader, Mesh: mesh.Options{}}}},
+		Rules: policy.Rules{Validating: []policy.Validator{validate.IngressInMesh{Namespaces: reader, Classes: reader, Mesh: meshOpts}}},
 		Modes: policy.Modes{Default: policy.Enforce}, AllowExemptions: true, Log: logr.Discard(),
 	})
 	handler := &review.Handler{Reviewer: engine, Log: logr.Discard()}
