@@ -208,6 +208,7 @@ func TestBadInput(t *testing.T) {
 		"bad/invalid.yaml: document 1 (line 6): invalid YAML: yaml: line 9: did not find expected key",
 		`bad/list-item.yaml: document 0, item 1 (line 8): the object has no apiVersion or no kind (apiVersion "", kind ""); every Kubernetes object needs both`,
 		`bad/nokind.yaml: document 1 (line 7): the object has no apiVersion or no kind (apiVersion "v1", kind ""); every Kubernetes object needs both`,
+		"bad/null-item.yaml: document 0, item 0 (line 4): the item is empty, not a mapping, so not a Kubernetes object",
 		"bad/scalar.yaml: document 0 (line 1): the document is not a mapping, so not a Kubernetes object; every document needs apiVersion, kind and metadata",
 	}
 	if !slices.Equal(got, want) {

@@ -14,6 +14,8 @@ func FuzzConvert(f *testing.F) {
 	f.Add([]byte(ing("web", "nginx.ingress.kubernetes.io/use-regex: \"true\", nginx.ingress.kubernetes.io/rewrite-target: /x", "  ingressClassName: nginx\n  defaultBackend: {service: {name: d, port: {name: http}}}\n  tls: [{secretName: s}]\n"+oneRule)))
 	f.Add([]byte("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: a}\nspec: {backend: {serviceName: s, servicePort: 80}, rules: [{host: '*.a.b', http: {paths: [{path: /x/*, backend: {serviceName: s, servicePort: x}}]}}]}\n"))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"a"},"spec":{"rules":[{"http":{"paths":[{"path":"/","pathType":"Exact","backend":{"service":{"name":"s","port":{"number":1}}}}]}}]}}]}`))
+	// A typed list with an empty item (it made pkg/check's reader panic).
+	f.Add([]byte("apiVersion: networking.k8s.io/v1\nkind: IngressList\nitems:\n-\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := &Input{}
 		if in.Read("fuzz.yaml", data) != nil {

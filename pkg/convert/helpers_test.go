@@ -2,6 +2,8 @@ package convert
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -32,4 +34,17 @@ func outcomes(r *Result) map[string]Outcome {
 		out[e.What] = e.Outcome
 	}
 	return out
+}
+
+// TestReadRefusesAnItemThatIsNotAnObject: a list item that is empty or a
+// scalar is an error naming the item, not a panic or a silent skip.
+func TestReadRefusesAnItemThatIsNotAnObject(t *testing.T) {
+	for _, items := range []string{"-\n", "- 3\n", "- [a]\n"} {
+		in := &Input{}
+		err := in.Read("list.yaml", []byte("apiVersion: networking.k8s.io/v1\nkind: IngressList\nitems:\n"+items))
+		var de *DocError
+		if !errors.As(err, &de) || de.Item != 0 || !strings.Contains(err.Error(), "not a mapping") {
+			t.Errorf("items %q: %v, want a DocError for item 0 saying it is not a mapping", items, err)
+		}
+	}
 }

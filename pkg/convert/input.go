@@ -93,7 +93,7 @@ func (in *Input) readDocument(j []byte) *DocError {
 	if err != nil {
 		return &DocError{Item: -1, Err: err}
 	}
-	if h.Kind != "List" && !(strings.HasSuffix(h.Kind, "List") && bytes.HasPrefix(bytes.TrimSpace(h.Items), []byte("["))) {
+	if !check.IsList(h.Kind, h.Items) {
 		if err := in.readObject(h, j); err != nil {
 			return &DocError{Item: -1, Err: err}
 		}
@@ -106,15 +106,11 @@ func (in *Input) readDocument(j []byte) *DocError {
 		}
 	}
 	for i, raw := range items {
-		if h.Kind != "List" {
-			// Items of typed lists may omit apiVersion and kind.
-			var m map[string]any
-			if json.Unmarshal(raw, &m) == nil && m["apiVersion"] == nil && m["kind"] == nil {
-				m["apiVersion"], m["kind"] = h.APIVersion, strings.TrimSuffix(h.Kind, "List")
-				raw, _ = json.Marshal(m)
-			}
+		raw, err := check.ListItem(raw, h.APIVersion, h.Kind)
+		var ih *head
+		if err == nil {
+			ih, err = readHead(raw)
 		}
-		ih, err := readHead(raw)
 		if err == nil {
 			err = in.readObject(ih, raw)
 		}
