@@ -808,8 +808,12 @@ func Print(out io.Writer, c Config, r *Result) {
 	}
 	fmt.Fprintf(out, "\nwebhook process idle: anonymous %s, private %s, RSS %s, heap in use %s\n",
 		mib(r.Idle.Anonymous), mib(r.Idle.Private), mib(r.Idle.RSS), mib(r.Idle.HeapInuse))
-	fmt.Fprintf(out, "webhook process peak under load (smaps every 100 ms, heap every 5 s): anonymous %s, private %s, RSS %s, heap in use %s\n",
-		mib(r.PeakLoad.Anonymous), mib(r.PeakLoad.Private), mib(r.PeakLoad.RSS), mib(r.PeakLoad.HeapInuse))
+	if r.PeakLoad == (Memory{}) {
+		fmt.Fprintln(out, "webhook process peak under load: not measured (no block of the with variant)")
+	} else {
+		fmt.Fprintf(out, "webhook process peak under load (smaps every 100 ms, heap every 5 s): anonymous %s, private %s, RSS %s, heap in use %s\n",
+			mib(r.PeakLoad.Anonymous), mib(r.PeakLoad.Private), mib(r.PeakLoad.RSS), mib(r.PeakLoad.HeapInuse))
+	}
 	if len(r.NSPoints) == 0 {
 		return
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAPILoadBrief runs 50 creates per kind per variant and 20 namespaces so
@@ -40,4 +42,36 @@ func TestAPILoadBrief(t *testing.T) {
 	var b strings.Builder
 	Print(&b, c, r)
 	t.Log("\n" + b.String())
+}
+
+func TestOnlyKeepsTheOrderAndRefusesUnknownNames(t *testing.T) {
+	all := []string{"without", "floor", "with", "cel"}
+	if err := only(&all, "cel, without"); err != nil || !slices.Equal(all, []string{"without", "cel"}) {
+		t.Errorf("only: %v, %q; want [without cel]", err, all)
+	}
+	if err := only(&all, "floor"); err == nil {
+		t.Errorf("only accepted a name no longer in the list: %q", all)
+	}
+}
+
+func TestBlockRatios(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		d := make([]time.Duration, len(v))
+		for i, x := range v {
+			d[i] = time.Duration(x) * time.Millisecond
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		a, b []time.Duration
+		want string
+	}{
+		{ms(2, 3), ms(1, 1), ""},
+		{ms(3, 1, 2), ms(1, 1, 1), "; p50 block by block: median 2.00×, 1.00–3.00× over 3 blocks"},
+		{ms(4, 1, 2, 3), ms(1, 1, 1, 1), "; p50 block by block: median 2.50×, 1.00–4.00× over 4 blocks"},
+	} {
+		if got := blockRatios(tc.a, tc.b); got != tc.want {
+			t.Errorf("blockRatios(%v, %v) = %q, want %q", tc.a, tc.b, got, tc.want)
+		}
+	}
 }
