@@ -24,8 +24,8 @@ func writeReplacements(report *offline.Report, format string, out, rep io.Writer
 				continue
 			}
 			n := len(in.Ingresses) + len(in.Services)
-			if err := in.Read(o.File, o.JSON()); err != nil {
-				return err
+			if err := in.Add(o.APIVersion, o.Kind, o.JSON()); err != nil {
+				return &convert.DocError{File: o.File, DocumentIndex: o.DocumentIndex, Item: o.Item, Line: o.Line, Err: err}
 			}
 			if len(in.Ingresses)+len(in.Services) > n && o.Namespace != "" {
 				setNamespace(in, o.Kind, o.Namespace)

@@ -83,7 +83,7 @@ func TestConvertExitCodesAndOutput(t *testing.T) {
 		"stdin":                           {carried, []string{"-f", "-"}, 0, "name: shop.example.com", "0 items carried"},
 		"--gateway NAME.NS":               {carried, []string{"-f", "-", "--gateway", "edge.infra"}, 0, "namespace: infra", ""},
 		"no Ingress at all":               {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", []string{"-f", "-"}, 0, "", "the input holds no Ingress"},
-		"broken YAML names the document":  {carried + "---\napiVersion: v1\nkind: [\n", []string{"-f", "-"}, 2, "", "<stdin>: document 1 (line 10): invalid YAML: yaml: line 12: did not find expected node content"},
+		"broken YAML names the document":  {carried + "---\napiVersion: v1\nkind: [\n", []string{"-f", "-"}, 2, "", "<stdin>: document 1 (line 11): invalid YAML: yaml: line 12: did not find expected node content"},
 		"a document without kind":         {"metadata: {name: x}\n", []string{"-f", "-"}, 2, "", "<stdin>: document 0 (line 1): the object has no apiVersion or no kind"},
 		"an Ingress that does not decode": {"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x}\nspec: {rules: 5}\n", []string{"-f", "-"}, 2, "", "Ingress does not decode"},
 		"a List":                          {`{"apiVersion":"v1","kind":"List","items":[` + mustJSON(t, carried) + `]}`, []string{"-f", "-"}, 0, "kind: Gateway", ""},

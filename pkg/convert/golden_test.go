@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	sigsyaml "sigs.k8s.io/yaml"
-
 	"github.com/meshguard/meshguard/internal/golden"
+	"github.com/meshguard/meshguard/pkg/check"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml and testdata/*.report.golden (and their .istio. variants) from the results")
@@ -114,14 +113,14 @@ func caseOptions(t *testing.T, data []byte) Options {
 // every document.
 func stream(t *testing.T, data []byte) []byte {
 	t.Helper()
-	docs, err := splitDocuments(data)
-	if err != nil {
-		t.Fatal(err)
+	f := check.Parse(check.Input{Name: "output.yaml", Data: data})
+	if len(f.Errors) > 0 {
+		t.Fatal(f.Errors[0])
 	}
 	var all []any
-	for _, d := range docs {
+	for _, o := range f.Objects {
 		var v any
-		if err := sigsyaml.Unmarshal(d.data, &v); err != nil {
+		if err := json.Unmarshal(o.JSON(), &v); err != nil {
 			t.Fatal(err)
 		}
 		if v != nil {
