@@ -124,30 +124,26 @@ func readObject(raw []byte) (*head, error) {
 	return h, nil
 }
 
-// isList recognises kind List and typed lists (ConfigMapList, …) with items.
-func isList(h *head) bool { return IsList(h.Kind, h.Items) }
-
-// IsList reports whether an object of kind with the items field items is a
-// list of objects: kind List, or a typed list (ConfigMapList, …) whose
-// items are an array (other kinds may have a field of that name).
-func IsList(kind string, items json.RawMessage) bool {
-	return kind == "List" || (strings.HasSuffix(kind, "List") && bytes.HasPrefix(bytes.TrimSpace(items), []byte("[")))
+// isList recognises kind List and typed lists (ConfigMapList, …) with items
+// (other kinds may have a field of that name).
+func isList(h *head) bool {
+	return h.Kind == "List" || (strings.HasSuffix(h.Kind, "List") && bytes.HasPrefix(bytes.TrimSpace(h.Items), []byte("[")))
 }
 
 // readItem reads one List item.
 func readItem(raw json.RawMessage, list *head) (*head, error) {
-	raw, err := ListItem(raw, list.APIVersion, list.Kind)
+	raw, err := listItem(raw, list.APIVersion, list.Kind)
 	if err != nil {
 		return nil, err
 	}
 	return readObject(raw)
 }
 
-// ListItem returns the object of one item of a list of apiVersion and kind.
+// listItem returns the object of one item of a list of apiVersion and kind.
 // Items of typed lists may omit apiVersion and kind (the API server leaves
 // them out); they are implied by the list and filled in. An item that is
 // not a mapping is an error.
-func ListItem(raw json.RawMessage, apiVersion, kind string) (json.RawMessage, error) {
+func listItem(raw json.RawMessage, apiVersion, kind string) (json.RawMessage, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
 		return nil, fmt.Errorf("the item is %s, not a mapping, so not a Kubernetes object", jsonShape(t))
 	}
