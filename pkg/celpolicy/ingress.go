@@ -227,7 +227,7 @@ func (o Options) excluded() []string {
 }
 
 // meshReason is pkg/mesh.Check in CEL over the namespace's labels l: the
-// label that makes the namespace meshed, or ” when it is not.
+// label that makes the namespace meshed, or the empty string when it is not.
 func (o Options) meshReason(l string) string {
 	byDefault := "''"
 	if o.Mesh.ByDefault {
@@ -241,7 +241,7 @@ func (o Options) meshReason(l string) string {
 		l, lit(mesh.DataplaneLabel), lit(mesh.InjectionLabel), lit(mesh.RevisionLabel), byDefault)
 }
 
-// meshed is meshReason(l) != ” without building the reason.
+// meshed is meshReason(l) is not empty, without building the reason.
 func (o Options) meshed(l string) string {
 	byDefault := "false"
 	if o.Mesh.ByDefault {
@@ -264,7 +264,7 @@ func (o Options) systemNamespace() string {
 }
 
 // controller is the controller of the IngressClass named c, from the
-// parameters; ” for no class or one that does not exist.
+// parameters; empty for no class or one that does not exist.
 func controller(c string) string {
 	key := lit(ClassKeyPrefix) + " + " + c
 	return fmt.Sprintf("%[1]s != '' && has(params.data) && (%[2]s) in params.data ? params.data[%[2]s] : ''", c, key)
