@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/meshguard/meshguard/pkg/celpolicy"
-	"github.com/meshguard/meshguard/pkg/policy"
 )
 
 // lit is s as a CEL string literal.
@@ -56,29 +53,3 @@ func joinAnd(list string) string {
 
 // displayName is policy.Meta.DisplayName in CEL.
 const displayName = "(object.metadata.?name.orValue('') == '' && object.metadata.?generateName.orValue('') != '' ? object.metadata.generateName + '*' : object.metadata.?name.orValue(''))"
-
-// exempt is policy's checkExemption (and, with authz, the webhook's
-// --exemption-authz) in CEL over the annotations ann: the rule listed in
-// meshguard.dev/exempt with a non-empty meshguard.dev/exempt-reason. With
-// authz, the requester must be allowed verb exempt on rules.meshguard.dev
-// named for the rule in the namespace, unless an UPDATE keeps the exemption
-// the stored object already had. CEL's authorizer asks the API server's
-// authorizer exactly that question, so unlike what one might expect the
-// RBAC gate is expressible; what CEL cannot give is the webhook's note in
-// the message saying why an exemption was refused.
-func exempt(id, ann string, allow, authz bool) string {
-	if !allow {
-		return "false"
-	}
-	er := lit(policy.ExemptReasonAnnotation)
-	asks := func(a string) string { return celpolicy.ExemptionAsked(id, a) }
-	expr := asks(ann)
-	if authz {
-		old := "(oldObject != null ? oldObject.metadata.?annotations.orValue({}) : {})"
-		kept := fmt.Sprintf("(request.operation == 'UPDATE' && %s && %s[%s].trim() == %s[%s].trim())", asks(old), old, er, ann, er)
-		may := fmt.Sprintf("authorizer.group(%s).resource(%s).namespace(request.namespace).name(%s).check(%s).allowed()",
-			lit(policy.ExemptionGroup), lit(policy.ExemptionResource), lit(id), lit(policy.ExemptionVerb))
-		expr = fmt.Sprintf("%s && (%s || %s)", expr, kept, may)
-	}
-	return expr
-}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshguard/meshguard/pkg/celpolicy"
 	"github.com/meshguard/meshguard/pkg/mutate"
 	"github.com/meshguard/meshguard/pkg/policy"
 )
@@ -91,7 +92,7 @@ func (o Options) gceVariables(id string) []admissionregistrationv1.Variable {
 		v("endpoint", seResolution+" == 'STATIC' && size(object.?spec.?endpoints.orValue([])) == 0 && object.?spec.?workloadSelector.orValue(null) == null"),
 		v("changes", "size(variables.ips) > 0 || variables.added || variables.plained || variables.endpoint"),
 		v("blocked", seResolution+" == 'DYNAMIC_DNS' || ("+seDNS+" && variables.addresses.exists(a, a.contains('/')))"),
-		v("exempt", exempt(id, seAnn, o.AllowExemptions, o.ExemptionAuthz)),
+		v("exempt", celpolicy.Exemption(id, seAnn, o.AllowExemptions, o.ExemptionAuthz)),
 		// The rule would change the entry (what the MAP applies).
 		v("apply", known+" && variables.changes && !variables.blocked && !variables.exempt"),
 		// The rule would warn that it leaves the entry unchanged.
