@@ -14,7 +14,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -301,4 +303,68 @@ func TestEveryVariantCompilesOnTheAPIServer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestIngressInMeshCompiledExemptionAuthz: with ExemptionAuthz, an exempted
+// Ingress is denied for a namespace editor and allowed once the editor may
+// exempt (verb exempt on rules.meshguard.dev, named for the rule, in the
+// namespace), asked through the real API server's RBAC; an update that keeps
+// the stored exemption needs no permission.
+func TestIngressInMeshCompiledExemptionAuthz(t *testing.T) {
+	cfg, c := testenv.Start(t, "the compiled ingress-in-mesh policy")
+	ctx := context.Background()
+	mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "injected", Labels: namespaces["injected"]}})
+	mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: meshguardNS}})
+	install(t, c, Options{Name: "meshguard", Namespace: meshguardNS, Rules: Compilable, AllowExemptions: true, ExemptionAuthz: true}, nil)
+	waitEffective(t, c)
+
+	const user = "team-web"
+	role := func(name string, rules ...rbacv1.PolicyRule) {
+		mustCreate(t, c, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "injected", Name: name}, Rules: rules})
+		mustCreate(t, c, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "injected", Name: name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+		})
+	}
+	role("ingress-editor", rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"create", "get", "update"}})
+	ucfg := rest.CopyConfig(cfg)
+	ucfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	uc, err := client.New(ucfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ing := &networkingv1.Ingress{}
+	if err := yaml.Unmarshal(reviewtest.Load(t, filepath.Join(goldenDir, "ingress-exempt.yaml")), ing); err != nil {
+		t.Fatal(err)
+	}
+	ing.Namespace = "injected"
+	if err := uc.Create(ctx, ing.DeepCopy(), client.DryRunAll); err == nil || !strings.Contains(err.Error(), "denied request") {
+		t.Fatalf("an editor's exemption without the permission: %v, want a denial", err)
+	}
+	// An admin creates the exempted Ingress; the editor's update that keeps
+	// the exemption and changes the spec needs no permission.
+	if err := c.Create(ctx, ing); err != nil {
+		t.Fatalf("an admin's exempted Ingress is refused: %v", err)
+	}
+	changed := &networkingv1.Ingress{}
+	if err := uc.Get(ctx, client.ObjectKeyFromObject(ing), changed); err != nil {
+		t.Fatal(err)
+	}
+	changed.Spec.DefaultBackend = &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "other", Port: networkingv1.ServiceBackendPort{Number: 80}}}
+	if err := uc.Update(ctx, changed, client.DryRunAll); err != nil {
+		t.Errorf("an update that keeps the stored exemption is refused: %v", err)
+	}
+
+	role("exempt", rbacv1.PolicyRule{APIGroups: []string{policy.ExemptionGroup}, Resources: []string{policy.ExemptionResource}, Verbs: []string{policy.ExemptionVerb}})
+	fresh := ing.DeepCopy()
+	fresh.Name, fresh.ResourceVersion = "web-2", ""
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if last = uc.Create(ctx, fresh.DeepCopy(), client.DryRunAll); last == nil {
+			return
+		}
+	}
+	t.Errorf("an editor who may exempt is still refused: %v", last)
 }
